@@ -207,10 +207,27 @@ export class Raft {
       }
       // A transfer that did not finish within an election timeout is abandoned (thesis §3.10).
       if (this.leadTransferee !== NO_NODE) this.abortLeaderTransfer();
+      this.retryStaleSnapshots();
     }
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
       this.broadcastHeartbeat(this.readOnly.lastPendingContext());
+    }
+  }
+
+  /**
+   * A snapshot whose outcome was not reported (and not acknowledged) for a whole election timeout
+   * is presumed lost: probe again, which sends a fresh snapshot if still needed. Transports report
+   * outcomes with reportSnapshot(); this bounds the damage when one is lost anyway.
+   */
+  private retryStaleSnapshots(): void {
+    for (const pr of this.progress.values()) {
+      if (pr.state !== "snapshot") continue;
+      if (pr.snapshotStale) {
+        pr.pendingSnapshot = 0; // it may never have arrived: probe from what we know it has
+        pr.becomeProbe();
+      }
+      else pr.snapshotStale = true;
     }
   }
 
@@ -499,10 +516,8 @@ export class Raft {
       return;
     }
     const wasPaused = pr.isPaused();
-    if (!pr.maybeUpdate(m.index)) {
-      if (wasPaused && !pr.isPaused()) this.sendAppend(m.from, false);
-      return;
-    }
+    // A probe answered at exactly our match also proves the logs match there.
+    if (!pr.maybeUpdate(m.index) && !(pr.match === m.index && pr.state === "probe")) return;
     if (pr.state === "probe") pr.becomeReplicate();
     else if (pr.state === "snapshot" && pr.match + 1 >= this.log.firstIndex()) {
       pr.becomeProbe();

@@ -23,6 +23,8 @@ export class Progress {
   pendingSnapshot: LogIndex = 0;
   /** Heard from since the last CheckQuorum round. */
   recentActive = true;
+  /** In snapshot state: a whole election timeout passed without news of the snapshot. */
+  snapshotStale = false;
   /** In probe state: an append is out; wait for its answer or the next heartbeat answer. */
   probeSent = false;
   readonly inflights: Inflights;
@@ -38,6 +40,7 @@ export class Progress {
   private resetState(state: ProgressState): void {
     this.probeSent = false;
     this.pendingSnapshot = 0;
+    this.snapshotStale = false;
     this.state = state;
     this.inflights.reset();
   }
