@@ -7,7 +7,7 @@ import type { NodeId } from "../../lib/ids.js";
 import { SeededRandom } from "../../lib/random.js";
 import type { RaftConfig } from "../config.js";
 import type { Entry, Message } from "../messages.js";
-import type { ReadState } from "../ready.js";
+import type { ReadState, Ready } from "../ready.js";
 import { RawNode } from "../raw-node.js";
 import { MemoryStorage } from "../storage.js";
 
@@ -29,6 +29,8 @@ export class Harness {
   private readonly cut = new Set<string>();
   /** Return false to drop a message. */
   filter: MessageFilter = () => true;
+  /** Observes every Ready as it is handed out, before the harness processes it (for assertions on Ready contents). */
+  onReady: (hn: HarnessNode, rd: Ready) => void = () => {};
 
   constructor(
     voters: readonly number[],
@@ -95,6 +97,7 @@ export class Harness {
   /** Handles one Ready of one node; its messages are delivered immediately (depth-first via the queue). */
   processReady(hn: HarnessNode): void {
     const rd = hn.node.ready();
+    this.onReady(hn, rd);
     if (rd.snapshot !== undefined) {
       hn.storage.applySnapshot(rd.snapshot);
       hn.applied.length = 0;
