@@ -59,6 +59,8 @@ export class Raft {
 
   /** Leader only: the node we are handing leadership to, or NO_NODE. */
   leadTransferee: NodeId = NO_NODE;
+  /** Leader only: ticks since the current transfer started (kept apart from the CheckQuorum count). */
+  private transferElapsed = 0;
   /** Leader only: index of the latest conf entry; another may be proposed only once it is applied. */
   private pendingConfIndex: LogIndex = 0;
   /** Leader only: bytes of appended but uncommitted payload, for the overload limit. */
@@ -205,9 +207,12 @@ export class Raft {
         this.becomeFollower(this.term, NO_NODE);
         return;
       }
-      // A transfer that did not finish within an election timeout is abandoned (thesis §3.10).
-      if (this.leadTransferee !== NO_NODE) this.abortLeaderTransfer();
       this.retryStaleSnapshots();
+    }
+    if (this.leadTransferee !== NO_NODE && ++this.transferElapsed >= this.cfg.electionTicks) {
+      // A transfer that did not finish within an election timeout is abandoned (thesis §3.10).
+      this.logger.info({ term: this.term, to: this.leadTransferee }, "abandoned leadership transfer");
+      this.abortLeaderTransfer();
     }
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
@@ -778,7 +783,7 @@ export class Raft {
     if (to === this.id || !this.voters.has(to)) return;
     if (this.leadTransferee === to) return;
     this.abortLeaderTransfer();
-    this.electionElapsed = 0; // the transfer must finish within one election timeout
+    this.transferElapsed = 0; // the transfer must finish within one election timeout
     this.leadTransferee = to;
     this.logger.info({ term: this.term, to }, "starting leadership transfer");
     const pr = this.progress.get(to);
