@@ -708,6 +708,12 @@ export class Raft {
 
   /** Applies a committed membership change (called as the host applies the entry). */
   applyConfChange(cc: ConfChange): void {
+    if (this.voters.size === 0 && this.learners.size === 0) {
+      // A joining node must learn the membership from a snapshot before it replays changes to it;
+      // replaying onto an empty membership would let it believe it forms a quorum alone.
+      this.logger.warn({ term: this.term, change: cc }, "ignored membership change: this node does not know the membership yet");
+      return;
+    }
     if (!this.validConfChange(cc)) {
       this.logger.warn({ term: this.term, change: cc }, "ignored membership change that no longer applies");
       return;

@@ -65,6 +65,11 @@ export interface Storage {
 
 const EMPTY_CONF: ConfState = { voters: [], learners: [] };
 
+/** The snapshot every founding member of a group starts from: the initial membership at index 1, term 1. */
+export function bootstrapSnapshot(voters: readonly number[], learners: readonly number[] = []): Snapshot {
+  return { metadata: { index: 1, term: 1, confState: { voters: [...voters], learners: [...learners] } }, data: new Uint8Array() };
+}
+
 /**
  * Storage in memory, for tests and the simulator. Besides the {@link Storage} reads it offers the
  * writes a host performs: `setHardState`, `append`, `applySnapshot`, `createSnapshot`, `compact`.
@@ -76,11 +81,17 @@ export class MemoryStorage implements Storage {
   // Invariant: ents[i].index === ents[0].index + i.
   private ents: Entry[] = [{ term: 0, index: 0, type: "normal", data: new Uint8Array() }];
 
-  /** A storage for a brand-new group with the given initial voters (as if from a snapshot at index 0). */
+  /**
+   * A storage for a founding member of a brand-new group: the initial membership is a snapshot at
+   * index 1, term 1, and the hard state starts in term 1 with that index committed. A node that
+   * joins later starts from an empty `new MemoryStorage()`: it has no membership and cannot
+   * campaign until the leader sends it the group's state, which always begins with a snapshot
+   * (index 1 is compacted), so it learns the membership before it replays any change to it.
+   */
   static bootstrap(voters: readonly number[], learners: readonly number[] = []): MemoryStorage {
     const s = new MemoryStorage();
-    const confState = { voters: [...voters], learners: [...learners] };
-    s.snap = { metadata: { index: 0, term: 0, confState }, data: new Uint8Array() };
+    s.applySnapshot(bootstrapSnapshot(voters, learners));
+    s.hardState = { term: 1, vote: 0, commit: 1 };
     return s;
   }
 
