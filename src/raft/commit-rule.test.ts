@@ -3,21 +3,23 @@
  * commits an entry of an earlier term by counting replicas. Only an entry of its own term commits by
  * counting, and with it everything before it.
  *
- * The paper's scenario, five servers, with this implementation's terms (a leader appends a no-op
- * of its term when elected, so S5's entry at index 2 is its no-op and its client entry "y" is at 3):
+ * The paper's scenario, five servers, with this implementation's indexes and terms: every server
+ * starts from the bootstrap snapshot at (1,t1), so the first election is of term 2; and a leader
+ * appends a no-op of its term when elected, so S5's entry at index 3 is its no-op and its client
+ * entry "y" is at 4. Everything is one index and one term later than in the paper.
  *
- *   (a) S1 leads term 1; index 1 (the no-op) is committed everywhere. Cut off, S1 appends "x" at
- *       index 2 in term 1.
- *   (b) S5 is elected in term 2 by S2, S3, S4 and appends (2,t2) and "y" (3,t2), replicated nowhere.
- *   (c) S5 crashes; S1 restarts and is elected in term 3, appends its no-op (3,t3), and replicates
- *       "x" (2,t1) to S2, S3 and S4 — but the messages carrying (3,t3) are lost.
- *                 idx  1  2  3
- *            S1        1  1  3     "x" is on S1..S4: a majority (4 of 5!) ...
- *            S2..S4    1  1        ... yet not committed: it is of term 1, S1 leads term 3
- *            S5        1  2  2
- *   (d) S1 crashes; S5 restarts and wins term 4 (its last term 2 beats their last term 1) and
- *       overwrites index 2 everywhere. Had S1 committed "x" in (c), a committed entry would be lost.
- *   (e) The other branch: S1's (3,t3) reaches a majority in (c). That commits 3 and with it 2, and
+ *   (a) S1 leads term 2; index 2 (the no-op) is committed everywhere. Cut off, S1 appends "x" at
+ *       index 3 in term 2.
+ *   (b) S5 is elected in term 3 by S2, S3, S4 and appends (3,t3) and "y" (4,t3), replicated nowhere.
+ *   (c) S5 crashes; S1 restarts and is elected in term 4, appends its no-op (4,t4), and replicates
+ *       "x" (3,t2) to S2, S3 and S4 — but the messages carrying (4,t4) are lost.
+ *                 idx  1* 2  3  4     (* the bootstrap snapshot, compacted)
+ *            S1        1  2  2  4     "x" is on S1..S4: a majority (4 of 5!) ...
+ *            S2..S4    1  2  2        ... yet not committed: it is of term 2, S1 leads term 4
+ *            S5        1  2  3  3
+ *   (d) S1 crashes; S5 restarts and wins term 5 (its last term 3 beats their last term 2) and
+ *       overwrites index 3 everywhere. Had S1 committed "x" in (c), a committed entry would be lost.
+ *   (e) The other branch: S1's (4,t4) reaches a majority in (c). That commits 4 and with it 3, and
  *       S5 can no longer win an election.
  */
 import { test } from "node:test";
@@ -28,40 +30,45 @@ import { Held, electUntilLeader, storedLog } from "./testing/script-kit.js";
 
 const OTHERS_OF_1 = [2, 3, 4] as const;
 
-/** Plays (a) to (c). Returns the harness and the held messages that would give S2..S4 the entry (3,t3). */
+/** Plays (a) to (c). Returns the harness and the held messages that would give S2..S4 the entry (4,t4). */
 function playToC(): { h: Harness; currentTermEntries: Held } {
-  // maxMsgBytes 1: every append carries exactly one entry, so (2,t1) and (3,t3) travel separately.
+  // maxMsgBytes 1: every append carries exactly one entry, so (3,t2) and (4,t4) travel separately.
   // checkQuorum off: no leases, so that a scripted election is not refused within a lease.
   const h = new Harness([1, 2, 3, 4, 5], { checkQuorum: false, maxMsgBytes: 1 });
 
   // (a)
   h.elect(1);
-  for (const id of [1, 2, 3, 4, 5]) assert.equal(h.get(id).node.status().commit, 1);
+  assert.equal(h.get(1).node.status().term, 2);
+  for (const id of [1, 2, 3, 4, 5]) assert.equal(h.get(id).node.status().commit, 2);
   h.partition(1);
   assert.equal(h.get(1).node.propose(bytes("x")).ok, true);
   h.stabilize();
   assert.deepEqual(storedLog(h.get(1).storage), [
-    { index: 1, term: 1 },
-    { index: 2, term: 1 },
+    { index: 2, term: 2 },
+    { index: 3, term: 2 },
   ]);
 
   // (b) S5's appends reach nobody.
   h.filter = (m) => !(m.from === 5 && m.type === "app");
   h.elect(5);
   assert.equal(h.get(5).node.status().role, "leader");
-  assert.equal(h.get(5).node.status().term, 2);
+  assert.equal(h.get(5).node.status().term, 3);
   assert.equal(h.get(5).node.propose(bytes("y")).ok, true);
   h.stabilize();
-  assert.deepEqual(storedLog(h.get(5).storage).map((e) => e.term), [1, 2, 2]);
+  assert.deepEqual(storedLog(h.get(5).storage), [
+    { index: 2, term: 2 },
+    { index: 3, term: 3 },
+    { index: 4, term: 3 },
+  ]);
   h.partition(5);
   h.filter = () => true;
 
-  // (c) S1 restarts; an append that would put an entry of term 3 into a follower's log is held back.
+  // (c) S1 restarts; an append that would put an entry of term 4 into a follower's log is held back.
   h.restart(1);
   for (const id of OTHERS_OF_1) h.isolate(1, id, false);
-  const currentTermEntries = new Held(h, (m: Message) => m.from === 1 && m.type === "app" && m.entries.some((e) => e.term === 3) && wouldAccept(h, m));
+  const currentTermEntries = new Held(h, (m: Message) => m.from === 1 && m.type === "app" && m.entries.some((e) => e.term === 4) && wouldAccept(h, m));
   electUntilLeader(h, 1);
-  assert.equal(h.get(1).node.status().term, 3);
+  assert.equal(h.get(1).node.status().term, 4);
   h.stabilize();
   return { h, currentTermEntries };
 }
@@ -77,16 +84,16 @@ test("Figure 8 (c): an entry of an earlier term on a majority is NOT committed b
   const leader = h.get(1).node.status();
   assert.equal(leader.role, "leader");
   for (const id of [1, ...OTHERS_OF_1]) {
-    assert.deepEqual(storedLog(h.get(id).storage)[1], { index: 2, term: 1 }, `S${id} stores "x" at (2,t1)`);
+    assert.deepEqual(storedLog(h.get(id).storage)[1], { index: 3, term: 2 }, `S${id} stores "x" at (3,t2)`);
   }
-  const acked = [...leader.progress!.values()].filter((p) => p.match >= 2).length;
-  assert.equal(acked, 4, "the leader knows S1..S4 hold index 2: a naive count would commit it");
-  assert.ok(currentTermEntries.messages.length > 0, "(3,t3) is on S1 only");
-  for (const id of [1, 2, 3, 4]) assert.equal(h.get(id).node.status().commit, 1, `S${id}: index 2 is not committed`);
+  const acked = [...leader.progress!.values()].filter((p) => p.match >= 3).length;
+  assert.equal(acked, 4, "the leader knows S1..S4 hold index 3: a naive count would commit it");
+  assert.ok(currentTermEntries.messages.length > 0, "(4,t4) is on S1 only");
+  for (const id of [1, 2, 3, 4]) assert.equal(h.get(id).node.status().commit, 2, `S${id}: index 3 is not committed`);
   assert.deepEqual(h.appliedData(1), [], '"x" is not applied');
 });
 
-test("Figure 8 (d): the scenario is real — the uncommitted entry of term 1 is overwritten by S5", () => {
+test("Figure 8 (d): the scenario is real — the uncommitted entry of term 2 is overwritten by S5", () => {
   const { h, currentTermEntries } = playToC();
   currentTermEntries.drop();
   h.heal(); // removes the filter; now cut S1 and let S5 back
@@ -94,16 +101,16 @@ test("Figure 8 (d): the scenario is real — the uncommitted entry of term 1 is 
   h.restart(5);
   electUntilLeader(h, 5);
   const s5 = h.get(5).node.status();
-  assert.equal(s5.term, 4, "S5's log (last term 2) is more up to date than S2..S4's (last term 1)");
+  assert.equal(s5.term, 5, "S5's log (last term 3) is more up to date than S2..S4's (last term 2)");
   h.stabilize();
   for (const id of [2, 3, 4, 5]) {
     assert.deepEqual(
       storedLog(h.get(id).storage).map((e) => e.term),
-      [1, 2, 2, 4],
-      `S${id}: index 2 now holds S5's entry of term 2`,
+      [2, 3, 3, 5],
+      `S${id}: index 3 now holds S5's entry of term 3`,
     );
     assert.deepEqual(h.appliedData(id), ["y"], `S${id} applied "y" and never "x"`);
-    assert.equal(h.get(id).node.status().commit, 4);
+    assert.equal(h.get(id).node.status().commit, 5);
   }
   // Had S1 counted replicas in (c) and committed "x", a committed (and maybe acknowledged) entry
   // would now be gone: the commit rule is what makes this history safe.
@@ -111,7 +118,7 @@ test("Figure 8 (d): the scenario is real — the uncommitted entry of term 1 is 
 
 test("Figure 8 (e): once an entry of the leader's own term is on a majority, the earlier one commits with it and survives", () => {
   const { h, currentTermEntries } = playToC();
-  // (3,t3) reaches S2 and S3 (not S4).
+  // (4,t4) reaches S2 and S3 (not S4).
   currentTermEntries.release((m) => m.to === 2 || m.to === 3);
   currentTermEntries.drop();
   h.heal();
@@ -121,10 +128,10 @@ test("Figure 8 (e): once an entry of the leader's own term is on a majority, the
   h.isolate(1, 3, false);
   h.isolate(2, 3, false);
   h.tick(1); // a heartbeat round lets the leader resend what the held messages carried
-  assert.equal(h.get(1).node.status().commit, 3, "S1, S2, S3 hold (3,t3): index 3 commits, and index 2 with it");
+  assert.equal(h.get(1).node.status().commit, 4, "S1, S2, S3 hold (4,t4): index 4 commits, and index 3 with it");
   assert.deepEqual(h.appliedData(1), ["x"]);
 
-  // S1 crashes. S5 is back but cannot win: S2 and S3 have a more up-to-date log (last term 3).
+  // S1 crashes. S5 is back but cannot win: S2 and S3 have a more up-to-date log (last term 4).
   h.heal();
   h.partition(1);
   h.restart(5);
@@ -134,7 +141,7 @@ test("Figure 8 (e): once an entry of the leader's own term is on a majority, the
   electUntilLeader(h, 2);
   h.stabilize();
   for (const id of [2, 3, 4, 5]) {
-    assert.deepEqual(h.appliedData(id), ["x"], `S${id} applies "x"; "y" of term 2 is overwritten instead`);
-    assert.equal(storedLog(h.get(id).storage)[1]!.term, 1);
+    assert.deepEqual(h.appliedData(id), ["x"], `S${id} applies "x"; "y" of term 3 is overwritten instead`);
+    assert.deepEqual(storedLog(h.get(id).storage)[1], { index: 3, term: 2 }, `S${id} keeps "x" at (3,t2)`);
   }
 });

@@ -32,9 +32,9 @@ test("a single node elects itself when its election timer fires and commits its 
   assert.ok(ticks >= ELECTION_TICKS && ticks < 2 * ELECTION_TICKS, `elected after ${ticks} ticks`);
   const s = h.get(1).node.status();
   assert.equal(s.role, "leader");
-  assert.equal(s.term, 1);
+  assert.equal(s.term, 2, "the first election after the bootstrap (term 1)");
   assert.equal(s.lead, 1);
-  assert.equal(s.commit, 1, "the no-op of term 1 is committed by the node alone");
+  assert.equal(s.commit, 2, "the no-op of term 2 (index 2, after the bootstrap snapshot at 1) is committed by the node alone");
   assert.equal(h.get(1).applied.length, 1);
   assert.equal(h.delivered.length, 0, "a single node sends no messages");
 });
@@ -42,7 +42,7 @@ test("a single node elects itself when its election timer fires and commits its 
 test("three nodes: the node that campaigns wins and the others follow it in the same term", () => {
   const h = new Harness([1, 2, 3]);
   h.elect(2);
-  assert.deepEqual(roles(h), { 1: "follower@1", 2: "leader@1", 3: "follower@1" });
+  assert.deepEqual(roles(h), { 1: "follower@2", 2: "leader@2", 3: "follower@2" });
   assert.deepEqual(leads(h), { 1: 2, 2: 2, 3: 2 });
   for (const id of [1, 3]) assert.equal(h.get(id).node.status().vote, 2);
   assert.equal(h.get(2).node.propose(bytes("x")).ok, true);
@@ -149,39 +149,39 @@ test("a node never grants two votes in one term, whichever candidate asks first"
   h.stabilize();
 
   const grantsBy1 = deliveredOf(h, "voteResp").filter((m) => m.from === 1 && !m.reject);
-  assert.equal(grantsBy1.length, 1, "node 1 granted exactly one vote in term 1");
+  assert.equal(grantsBy1.length, 1, "node 1 granted exactly one vote in term 2");
   assert.equal(grantsBy1[0]!.to, 2, "to the candidate whose request arrived first");
   assert.equal(h.get(1).storage.initialState().hardState.vote, 2);
-  assert.deepEqual(roles(h), { 1: "follower@1", 2: "leader@1", 3: "follower@1" });
+  assert.deepEqual(roles(h), { 1: "follower@2", 2: "leader@2", 3: "follower@2" });
 
   // A late request from another candidate of the same term is rejected; the vote stands.
   const voter = new LoneNode(MemoryStorage.bootstrap([1, 2, 3]), { id: 1, random: new SeededRandom(1), preVote: false });
-  voter.node.step(message({ type: "vote", from: 3, to: 1, term: 1 }));
+  voter.node.step(message({ type: "vote", from: 3, to: 1, term: 2, index: 1, logTerm: 1 }));
   const first = voter.messages();
-  voter.node.step(message({ type: "vote", from: 2, to: 1, term: 1 }));
+  voter.node.step(message({ type: "vote", from: 2, to: 1, term: 2, index: 1, logTerm: 1 }));
   const second = voter.messages();
-  assert.deepEqual(summary(first), ["voteResp 1->3 t1 granted"]);
-  assert.deepEqual(summary(second), ["voteResp 1->2 t1 rejected"]);
+  assert.deepEqual(summary(first), ["voteResp 1->3 t2 granted"]);
+  assert.deepEqual(summary(second), ["voteResp 1->2 t2 rejected"]);
   assert.equal(voter.node.status().vote, 3);
   // Asking again (a retransmission) from the candidate it voted for is granted again.
-  voter.node.step(message({ type: "vote", from: 3, to: 1, term: 1 }));
-  assert.deepEqual(summary(voter.messages()), ["voteResp 1->3 t1 granted"]);
+  voter.node.step(message({ type: "vote", from: 3, to: 1, term: 2, index: 1, logTerm: 1 }));
+  assert.deepEqual(summary(voter.messages()), ["voteResp 1->3 t2 granted"]);
 });
 
 test("a restarted node remembers its term and vote, and still refuses a second candidate in that term", () => {
   const h = new Harness([1, 2, 3], { preVote: false });
   h.partition(3);
   h.elect(2);
-  assert.deepEqual([h.get(1).node.status().term, h.get(1).node.status().vote], [1, 2]);
+  assert.deepEqual([h.get(1).node.status().term, h.get(1).node.status().vote], [2, 2]);
 
   h.restart(1);
   const s = h.get(1).node.status();
-  assert.deepEqual([s.role, s.term, s.vote, s.lead], ["follower", 1, 2, 0], "term and vote come back from storage");
+  assert.deepEqual([s.role, s.term, s.vote, s.lead], ["follower", 2, 2, 0], "term and vote come back from storage");
   // Candidate 3 of the same term asks the restarted node (stepped by hand, to read its answer).
   const voter = h.get(1).node;
-  voter.step(message({ type: "vote", from: 3, to: 1, term: 1 }));
+  voter.step(message({ type: "vote", from: 3, to: 1, term: 2, index: 1, logTerm: 1 }));
   const rd = voter.ready();
-  assert.deepEqual(summary(rd.messages), ["voteResp 1->3 t1 rejected"]);
+  assert.deepEqual(summary(rd.messages), ["voteResp 1->3 t2 rejected"]);
   assert.equal(rd.hardState, undefined, "nothing changed");
   voter.advance();
 });
@@ -194,27 +194,27 @@ test("a candidate that hears from a leader of its own term becomes that leader's
   h.stabilize();
   assert.equal(h.get(2).node.status().role, "leader");
   const s3 = h.get(3).node.status();
-  assert.deepEqual([s3.role, s3.term, s3.lead, s3.vote], ["follower", 1, 2, 3], "the append of term 1 settles it; its own vote stands");
+  assert.deepEqual([s3.role, s3.term, s3.lead, s3.vote], ["follower", 2, 2, 3], "the append of term 2 settles it; its own vote stands");
 });
 
 test("a vote and its term are in Ready.hardState with mustSync, in the same Ready as the vote response", () => {
   // By hand: a fresh follower asked for its vote.
   const voter = new LoneNode(MemoryStorage.bootstrap([1, 2, 3]), { id: 1, random: new SeededRandom(1) });
-  voter.node.step(message({ type: "vote", from: 2, to: 1, term: 1 }));
+  voter.node.step(message({ type: "vote", from: 2, to: 1, term: 2, index: 1, logTerm: 1 }));
   const rd = voter.handle()!;
-  assert.deepEqual(rd.hardState, { term: 1, vote: 2, commit: 0 });
+  assert.deepEqual(rd.hardState, { term: 2, vote: 2, commit: 1 });
   assert.equal(rd.mustSync, true);
-  assert.deepEqual(summary(rd.messages), ["voteResp 1->2 t1 granted"]);
+  assert.deepEqual(summary(rd.messages), ["voteResp 1->2 t2 granted"]);
 
   // A vote in the term the node is already in (only the vote changes) must be synced just the same.
   const sameTerm = new LoneNode(MemoryStorage.bootstrap([1, 2, 3]), { id: 1, random: new SeededRandom(1) });
-  sameTerm.storage.setHardState({ term: 1, vote: 0, commit: 0 });
+  sameTerm.storage.setHardState({ term: 2, vote: 0, commit: 1 });
   const restarted = new LoneNode(sameTerm.storage, { id: 1, random: new SeededRandom(1) });
-  restarted.node.step(message({ type: "vote", from: 3, to: 1, term: 1 }));
+  restarted.node.step(message({ type: "vote", from: 3, to: 1, term: 2, index: 1, logTerm: 1 }));
   const rd2 = restarted.handle()!;
-  assert.deepEqual(rd2.hardState, { term: 1, vote: 3, commit: 0 });
+  assert.deepEqual(rd2.hardState, { term: 2, vote: 3, commit: 1 });
   assert.equal(rd2.mustSync, true, "a changed vote alone requires a sync");
-  assert.deepEqual(summary(rd2.messages), ["voteResp 1->3 t1 granted"]);
+  assert.deepEqual(summary(rd2.messages), ["voteResp 1->3 t2 granted"]);
 
   // In a whole election: every granted vote response, and every vote request, leaves in a Ready
   // that persists the vote it depends on, durably; no earlier Ready carries it.
@@ -293,13 +293,13 @@ test("a split vote resolves: everyone campaigns at once, nobody wins, then the t
   const h = new Harness([1, 2, 3], { preVote: false }, 3);
   for (const id of [1, 2, 3]) h.get(id).node.campaign();
   h.stabilize();
-  assert.deepEqual(roles(h), { 1: "follower@1", 2: "follower@1", 3: "follower@1" }, "each voted for itself and lost");
+  assert.deepEqual(roles(h), { 1: "follower@2", 2: "follower@2", 3: "follower@2" }, "each voted for itself and lost");
   for (const id of [1, 2, 3]) assert.equal(h.get(id).node.status().vote, id);
 
   tickUntil(h, () => h.leader() !== undefined, 6 * ELECTION_TICKS);
   const leader = h.leader()!;
   const term = leader.node.status().term;
-  assert.ok(term >= 2, `a later term (${term})`);
+  assert.ok(term >= 3, `a later term (${term})`);
   for (const [id, hn] of h.nodes) {
     assert.equal(hn.node.status().term, term, `node ${id}`);
     assert.equal(hn.node.status().lead, leader.id, `node ${id}`);
@@ -312,7 +312,7 @@ test("a follower with a higher term makes the leader step down", () => {
   const h = new Harness([1, 2, 3], { preVote: false });
   h.elect(1);
   h.partition(3);
-  tickUntil(h, () => h.get(3).node.status().term >= 2, 3 * ELECTION_TICKS, [3]);
+  tickUntil(h, () => h.get(3).node.status().term > h.get(1).node.status().term, 3 * ELECTION_TICKS, [3]);
   assert.equal(h.get(1).node.status().role, "leader", "the leader did not notice yet");
   const higher = h.get(3).node.status().term;
 
@@ -334,7 +334,7 @@ test("learners never campaign, not even when the leader is gone", () => {
   h.tick(10 * ELECTION_TICKS, [4]);
   h.get(4).node.campaign();
   h.stabilize();
-  assert.deepEqual(roles(h)[4], "follower@0");
+  assert.deepEqual(roles(h)[4], "follower@1", "still in the bootstrap term");
   assert.equal(h.delivered.length, 0, "the learner sent nothing");
 
   h.elect(1);

@@ -10,9 +10,12 @@ import { entriesOf } from "./testing/script-kit.js";
 
 const BIG = Number.MAX_SAFE_INTEGER;
 
-/** A RaftLog whose storage holds `stableTerms` from index 1 and whose unstable part holds `unstableTerms` after them. */
+/**
+ * A RaftLog whose storage holds `stableTerms` from index 1 and whose unstable part holds `unstableTerms` after them.
+ * The storage starts empty (compaction point 0), not bootstrapped (whose index 1 is a snapshot): these are etcd's tables.
+ */
 function raftLog(stableTerms: number[], unstableTerms: number[] = [], committed = 0): RaftLog {
-  const s = MemoryStorage.bootstrap([1]);
+  const s = new MemoryStorage();
   s.append(entriesOf(1, stableTerms));
   const log = new RaftLog(s, BIG);
   if (unstableTerms.length > 0) log.append(entriesOf(stableTerms.length + 1, unstableTerms));
@@ -215,7 +218,7 @@ test("isUpToDate: a later last term wins; with equal last terms the longer log w
 
 test("slice reads across storage and the unstable part, bounded by bytes but always at least one entry", () => {
   // storage 1..5, unstable 6..8; every entry is 10 bytes of data (+24 bytes of overhead) = 34 bytes
-  const s = MemoryStorage.bootstrap([1]);
+  const s = new MemoryStorage();
   const data = () => new Uint8Array(10);
   s.append(entriesOf(1, [1, 1, 1, 1, 1], data));
   const log = new RaftLog(s, BIG);
@@ -329,7 +332,7 @@ test("RaftLog.stableTo after a conflicting append keeps the replacement unstable
 });
 
 test("restore from a snapshot replaces the log; entries continue after it", () => {
-  const s = MemoryStorage.bootstrap([1]);
+  const s = new MemoryStorage();
   s.append(entriesOf(1, [1, 1, 1]));
   const log = new RaftLog(s, BIG);
   log.commitTo(2);
@@ -361,7 +364,7 @@ test("restore from a snapshot replaces the log; entries continue after it", () =
 });
 
 test("nextCommittedEntries hands out committed entries once, bounded by bytes, from after applying", () => {
-  const s = MemoryStorage.bootstrap([1]);
+  const s = new MemoryStorage();
   const data = () => new Uint8Array(76); // 100 bytes per entry
   s.append(entriesOf(1, [1, 1, 1, 1, 1], data));
   const log = new RaftLog(s, 250);

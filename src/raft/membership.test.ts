@@ -223,12 +223,12 @@ test("no-op first: a new leader rejects membership changes with leaderNotReady u
   h.elect(1);
   const leader = h.get(1).node;
   assert.equal(leader.status().role, "leader");
-  assert.equal(leader.status().commit, 0);
+  assert.deepEqual([leader.status().commit, leader.status().lastIndex], [1, 2], "only the bootstrap snapshot (1) is committed, not the no-op (2)");
   assert.deepEqual(leader.proposeConfChange({ type: "addLearner", nodeId: 4 }), { ok: false, reason: "leaderNotReady", lead: 1 });
   assert.equal(leader.propose(bytes("data")).ok, true, "ordinary proposals are accepted meanwhile");
   h.heal();
   h.tick(1);
-  assert.equal(leader.status().commit, 2);
+  assert.equal(leader.status().commit, 3, "the no-op (2) and the data (3)");
   assert.equal(leader.proposeConfChange({ type: "addLearner", nodeId: 4 }).ok, true);
 });
 
@@ -238,19 +238,19 @@ test("no-op first also holds for a leader of a later term whose log has older co
   h.elect(1);
   h.get(1).node.propose(bytes("old"));
   h.stabilize();
-  assert.equal(commitOf(h, 2), 2);
+  assert.equal(commitOf(h, 2), 3, "node 1's no-op (2) and \"old\" (3), of term 2");
 
   h.filter = (m) => !(m.type === "app" && m.from === 2); // node 2's no-op does not get out
   h.elect(2);
   const leader = h.get(2).node;
   const st = leader.status();
   assert.equal(st.role, "leader");
-  assert.equal(st.term, 2);
-  assert.deepEqual([st.commit, st.lastIndex], [2, 3], "entries of term 1 are committed, its own no-op (3) is not");
+  assert.equal(st.term, 3);
+  assert.deepEqual([st.commit, st.lastIndex], [3, 4], "entries of term 2 are committed, its own no-op (4) is not");
   assert.deepEqual(leader.proposeConfChange({ type: "addLearner", nodeId: 4 }), { ok: false, reason: "leaderNotReady", lead: 2 });
   h.heal();
   h.tick(1);
-  assert.equal(leader.status().commit, 3);
+  assert.equal(leader.status().commit, 4);
   assert.equal(leader.proposeConfChange({ type: "addLearner", nodeId: 4 }).ok, true);
 });
 
@@ -288,6 +288,11 @@ test("a voter added with an EMPTY storage learns the group's full membership (an
   h.add(4, new MemoryStorage());
   tickUntil(h, () => h.get(4).node.status().commit === h.get(1).node.status().commit, 20);
   assert.deepEqual(h.get(4).node.status().confState, { voters: [1, 2, 3, 4], learners: [] }, "node 4's view of the membership");
+  assert.deepEqual(
+    h.get(4).storage.snapshot().metadata,
+    { index: 1, term: 1, confState: { voters: [1, 2, 3], learners: [] } },
+    "it started from the leader's bootstrap snapshot (index 1 is compacted everywhere), then replayed addVoter 4 on top",
+  );
 
   // What goes wrong otherwise: cut off, a node that believes it is the only voter elects itself and
   // commits on its own.

@@ -17,21 +17,21 @@ test("a pre-candidate changes neither its term nor its vote, and persists nothin
   h.elect(1);
   h.partition(3);
   const before = h.get(3).node.status();
-  assert.deepEqual([before.term, before.vote], [1, 1]);
+  assert.deepEqual([before.term, before.vote], [2, 1]);
 
   const readies = recordReadies(h);
   h.get(3).node.campaign();
   h.stabilize();
   const s = h.get(3).node.status();
   assert.equal(s.role, "preCandidate");
-  assert.equal(s.term, 1, "term unchanged");
+  assert.equal(s.term, 2, "term unchanged");
   assert.equal(s.vote, 1, "vote unchanged");
-  assert.deepEqual(h.get(3).storage.initialState().hardState, { term: 1, vote: 1, commit: 1 });
+  assert.deepEqual(h.get(3).storage.initialState().hardState, { term: 2, vote: 1, commit: 2 });
 
   const rd = readies.find((r) => r.id === 3)!.rd;
   assert.deepEqual(
     rd.messages.map((m) => `${m.type} ->${m.to} t${m.term}`),
-    ["preVote ->1 t2", "preVote ->2 t2"],
+    ["preVote ->1 t3", "preVote ->2 t3"],
     "asks for the term it would use",
   );
   assert.equal(rd.hardState, undefined);
@@ -55,7 +55,7 @@ test("a partitioned node that returns neither raises the cluster's term nor disr
 
   const { h, attempts } = script({ preVote: true, checkQuorum: true });
   assert.ok(attempts >= 3, `the partitioned node kept trying (${attempts} pre-vote rounds)`);
-  assert.deepEqual(roles(h), { 1: "leader@1", 2: "follower@1", 3: "follower@1" });
+  assert.deepEqual(roles(h), { 1: "leader@2", 2: "follower@2", 3: "follower@2" });
   assert.deepEqual(leads(h), { 1: 1, 2: 1, 3: 1 });
   assert.equal(h.get(1).node.propose(bytes("b")).ok, true);
   h.stabilize();
@@ -65,7 +65,7 @@ test("a partitioned node that returns neither raises the cluster's term nor disr
   const control = script({ preVote: false, checkQuorum: false }).h;
   const terms = [1, 2, 3].map((id) => control.get(id).node.status().term);
   assert.ok(
-    terms.every((t) => t > 1),
+    terms.every((t) => t > 2),
     `without PreVote the returning node drags everyone to a higher term: ${JSON.stringify(roles(control))}`,
   );
 });
@@ -74,20 +74,20 @@ test("pre-vote succeeds, then the real vote: the term rises once, only in the se
   const h = new Harness([1, 2, 3]);
   const readies = recordReadies(h);
   h.elect(2);
-  assert.deepEqual(roles(h), { 1: "follower@1", 2: "leader@1", 3: "follower@1" });
+  assert.deepEqual(roles(h), { 1: "follower@2", 2: "leader@2", 3: "follower@2" });
 
   const election = deliveredOf(h, "preVote", "preVoteResp", "vote", "voteResp").map((m) => `${m.type} ${m.from}->${m.to} t${m.term}${m.reject ? " rejected" : ""}`);
-  assert.deepEqual(election.slice(0, 2), ["preVote 2->1 t1", "preVote 2->3 t1"]);
+  assert.deepEqual(election.slice(0, 2), ["preVote 2->1 t2", "preVote 2->3 t2"]);
   const firstVote = election.findIndex((e) => e.startsWith("vote "));
   const preVoteGrants = election.slice(0, firstVote).filter((e) => e.startsWith("preVoteResp"));
   assert.ok(preVoteGrants.length >= 1, `a pre-vote quorum before any vote: ${election.join(", ")}`);
   assert.ok(election.slice(firstVote).some((e) => e.startsWith("voteResp") && !e.endsWith("rejected")));
 
-  // Node 2's first Ready (the pre-vote) persists nothing; the Ready with its vote requests persists term 1.
+  // Node 2's first Ready (the pre-vote) persists nothing; the Ready with its vote requests persists term 2.
   const mine = readies.filter((r) => r.id === 2).map((r) => r.rd);
   assert.equal(mine[0]!.hardState, undefined);
   const voteReady = mine.find((rd) => rd.messages.some((m) => m.type === "vote"))!;
-  assert.deepEqual(voteReady.hardState, { term: 1, vote: 2, commit: 0 });
+  assert.deepEqual(voteReady.hardState, { term: 2, vote: 2, commit: 1 });
 });
 
 test("a pre-vote for a stale log is rejected and the pre-candidate returns to follower in its own term", () => {
@@ -116,7 +116,7 @@ test("CheckQuorum: a leader that loses contact with a quorum steps down within t
   assert.ok(ticks <= 2 * ELECTION_TICKS, `stepped down after ${ticks} ticks`);
   const s = h.get(1).node.status();
   assert.equal(s.role, "follower");
-  assert.equal(s.term, 1, "stepping down does not change the term");
+  assert.equal(s.term, 2, "stepping down does not change the term");
   assert.equal(s.lead, 0);
   assert.deepEqual(h.get(1).node.propose(bytes("x")), { ok: false, reason: "notLeader", lead: 0 });
 
@@ -148,11 +148,11 @@ test("followers within the lease ignore vote requests from a higher term; after 
   const h = new Harness([1, 2, 3], { preVote: false });
   h.elect(1);
   const mark = h.delivered.length;
-  h.get(3).node.campaign(); // a disruptive candidate in term 2
+  h.get(3).node.campaign(); // a disruptive candidate in term 3
   h.stabilize();
   const answers = h.delivered.slice(mark).filter((m) => m.type === "voteResp");
   assert.deepEqual(answers, [], "neither the leader nor the follower answers");
-  assert.deepEqual(roles(h), { 1: "leader@1", 2: "follower@1", 3: "candidate@2" });
+  assert.deepEqual(roles(h), { 1: "leader@2", 2: "follower@2", 3: "candidate@3" });
   assert.equal(h.get(2).node.status().vote, 1);
 
   // The leader is gone; once node 2 has not heard from it for an election timeout, the lease is over.
@@ -187,7 +187,7 @@ test("a stale leader coming back steps down when it hears the higher term, and i
   tickUntil(h, () => h.leader() !== undefined && h.leader()!.id !== 1, 6 * ELECTION_TICKS, [2, 3]);
   const leader = h.leader()!;
   const term = leader.node.status().term;
-  assert.ok(term >= 2);
+  assert.ok(term > h.get(1).node.status().term, `a later term (${term}) than the old leader's`);
   assert.equal(h.get(1).node.status().role, "leader", "the old leader did not notice yet (it did not tick)");
   assert.equal(h.get(1).node.propose(bytes("lost")).ok, true, "it still accepts a proposal it can never commit");
   h.stabilize();

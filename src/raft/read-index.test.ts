@@ -23,7 +23,7 @@ test("leader: the read index is the commit index, answered only once a quorum ac
   assert.equal(h.get(1).node.propose(bytes("a")).ok, true);
   h.stabilize();
   const commit = h.get(1).node.status().commit;
-  assert.equal(commit, 2);
+  assert.equal(commit, 3, "the no-op (2) and 'a' (3)");
 
   h.filter = (m) => m.type !== "heartbeatResp"; // acknowledgements lost
   assert.equal(h.get(1).node.readIndex("r1"), true);
@@ -43,13 +43,13 @@ test("five nodes: a read needs acknowledgements from a majority, the leader incl
   h.isolate(1, 5);
   assert.equal(h.get(1).node.readIndex("three-of-five"), true);
   h.stabilize();
-  assert.deepEqual(h.get(1).readStates, [{ index: 1, context: "three-of-five" }]);
+  assert.deepEqual(h.get(1).readStates, [{ index: 2, context: "three-of-five" }]);
 
   h.isolate(1, 3);
   assert.equal(h.get(1).node.readIndex("two-of-five"), true);
   h.tick(ELECTION_TICKS - 1, [1]);
   assert.equal(h.get(1).node.status().role, "leader");
-  assert.deepEqual(h.get(1).readStates, [{ index: 1, context: "three-of-five" }], "the second read is not answered");
+  assert.deepEqual(h.get(1).readStates, [{ index: 2, context: "three-of-five" }], "the second read is not answered");
 });
 
 test("acknowledgements from learners do not count towards a read's quorum", () => {
@@ -64,7 +64,7 @@ test("acknowledgements from learners do not count towards a read's quorum", () =
 
   h.heal();
   h.tick(1, [1]);
-  assert.deepEqual(h.get(1).readStates, [{ index: 1, context: "learners-only" }], "answered once a voter acknowledges");
+  assert.deepEqual(h.get(1).readStates, [{ index: 2, context: "learners-only" }], "answered once a voter acknowledges");
 });
 
 test("follower: the read is forwarded to the leader and answered with readIndexResp", () => {
@@ -77,41 +77,42 @@ test("follower: the read is forwarded to the leader and answered with readIndexR
   assert.equal(h.get(2).node.readIndex("f1"), true);
   h.stabilize();
   const reads = h.delivered.slice(mark).filter((m) => m.type === "readIndex" || m.type === "readIndexResp");
-  assert.deepEqual(reads.map(line), ['readIndex 2->1 i0 "f1"', 'readIndexResp 1->2 i2 "f1"']);
-  assert.deepEqual(h.get(2).readStates, [{ index: 2, context: "f1" }]);
+  assert.deepEqual(reads.map(line), ['readIndex 2->1 i0 "f1"', 'readIndexResp 1->2 i3 "f1"']);
+  assert.deepEqual(h.get(2).readStates, [{ index: 3, context: "f1" }]);
   assert.deepEqual(h.get(1).readStates, [], "the leader does not serve it itself");
-  assert.ok(h.get(2).node.status().applied >= 2, "the follower can serve once applied up to the index");
+  assert.ok(h.get(2).node.status().applied >= 3, "the follower can serve once applied up to the index");
 });
 
 test("a new leader defers reads until it has committed an entry of its own term", () => {
-  // Term 1: leader 1 commits "a" at index 2, but the followers never learn that it is committed.
+  // Term 2: leader 1 commits "a" at index 3, but the followers never learn that it is committed.
   const h = new Harness([1, 2, 3], { checkQuorum: false });
   h.elect(1);
   h.filter = (m) => !(m.from === 1 && (m.type === "heartbeat" || (m.type === "app" && m.entries.length === 0)));
   assert.equal(h.get(1).node.propose(bytes("a")).ok, true);
   h.stabilize();
   assert.deepEqual(h.appliedData(1), ["a"], "a client saw 'a' committed");
-  assert.equal(h.get(2).node.status().commit, 1, "node 2 does not know it");
+  assert.equal(h.get(2).node.status().commit, 2, "node 2 does not know it");
 
-  // Term 2: node 2 leads, but its no-op (index 3) cannot commit yet: acknowledgements are lost.
+  // Term 3: node 2 leads, but its no-op (index 4) cannot commit yet: acknowledgements are lost.
   h.heal();
   h.partition(1);
   h.filter = (m) => m.type !== "appResp";
   h.elect(2);
   assert.equal(h.get(2).node.status().role, "leader");
-  assert.equal(h.get(2).node.status().commit, 1);
+  assert.equal(h.get(2).node.status().term, 3);
+  assert.equal(h.get(2).node.status().commit, 2);
 
   assert.equal(h.get(2).node.readIndex("local"), true);
   assert.equal(h.get(3).node.readIndex("forwarded"), true);
   h.tick(3, [2, 3]);
-  assert.deepEqual(h.get(2).readStates, [], "a read at index 1 would miss 'a'");
+  assert.deepEqual(h.get(2).readStates, [], "a read at index 2 would miss 'a'");
   assert.deepEqual(h.get(3).readStates, []);
 
   h.filter = () => true;
   h.tick(1, [2, 3]);
-  assert.equal(h.get(2).node.status().commit, 3);
-  assert.deepEqual(h.get(2).readStates, [{ index: 3, context: "local" }]);
-  assert.deepEqual(h.get(3).readStates, [{ index: 3, context: "forwarded" }]);
+  assert.equal(h.get(2).node.status().commit, 4);
+  assert.deepEqual(h.get(2).readStates, [{ index: 4, context: "local" }]);
+  assert.deepEqual(h.get(3).readStates, [{ index: 4, context: "forwarded" }]);
   assert.deepEqual(h.appliedData(2), ["a"]);
 });
 
@@ -147,7 +148,7 @@ test("single node: a read is answered in the next Ready, without any message, on
   assert.equal(h.get(1).node.readIndex("solo"), true);
   h.stabilize();
   assert.equal(readies.length, 1);
-  assert.deepEqual(readies[0]!.rd.readStates, [{ index: 1, context: "solo" }]);
+  assert.deepEqual(readies[0]!.rd.readStates, [{ index: 2, context: "solo" }], "its no-op, after the bootstrap snapshot at 1");
   assert.deepEqual(readies[0]!.rd.messages, []);
 
   // Before its no-op is persisted (and so committed), the read waits for it.
@@ -158,7 +159,7 @@ test("single node: a read is answered in the next Ready, without any message, on
   const first = lone.handle()!;
   assert.deepEqual(first.readStates, [], "the no-op is not durable yet");
   const second = lone.handle()!;
-  assert.deepEqual(second.readStates, [{ index: 1, context: "early" }]);
+  assert.deepEqual(second.readStates, [{ index: 2, context: "early" }]);
 });
 
 test("a read is dropped (readIndex returns false) when no leader is known", () => {

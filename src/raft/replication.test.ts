@@ -10,12 +10,12 @@ import { Held, isAppendWithEntries, storageWithLog, storedTerms, tickUntil } fro
 const fromTo = (from: number, to: number) => (m: Message) => m.from === from && m.to === to;
 const appsWithEntries = (msgs: readonly Message[], from: number, to: number) => msgs.filter(isAppendWithEntries(from, to));
 
-/** A 3-node cluster with leader 1 elected and its no-op committed everywhere. */
+/** A 3-node cluster with leader 1 elected (term 2) and its no-op (index 2, after the bootstrap snapshot at 1) committed everywhere. */
 function cluster(options: ConstructorParameters<typeof Harness>[1] = {}): Harness {
   const h = new Harness([1, 2, 3], options);
   h.elect(1);
   assert.equal(h.get(1).node.status().role, "leader");
-  for (const id of [1, 2, 3]) assert.equal(h.get(id).node.status().commit, 1, `node ${id} committed the no-op`);
+  for (const id of [1, 2, 3]) assert.equal(h.get(id).node.status().commit, 2, `node ${id} committed the no-op`);
   assert.equal(h.get(1).node.status().progress?.get(2)?.state, "replicate");
   return h;
 }
@@ -33,25 +33,25 @@ test("pipelining: a follower in replicate state gets several appends in flight b
   assert.deepEqual(
     inFlight.map((m) => [m.index, m.entries.map((e) => e.index)]),
     [
-      [1, [2]],
       [2, [3]],
       [3, [4]],
+      [4, [5]],
     ],
     "three appends, each continuing where the previous one ended (next ran ahead of match)",
   );
   const pr = leader.status().progress!.get(2)!;
   assert.equal(pr.state, "replicate");
-  assert.equal(pr.match, 1, "no acknowledgement yet");
-  assert.equal(pr.next, 5);
+  assert.equal(pr.match, 2, "no acknowledgement yet");
+  assert.equal(pr.next, 6);
   assert.equal(pr.inflight, 3);
-  assert.equal(h.get(2).node.status().lastIndex, 1, "node 2 has received none of them");
+  assert.equal(h.get(2).node.status().lastIndex, 2, "node 2 has received none of them");
 
   // The wire delivers them in order: all accepted, no rejection, follower caught up.
   const before = h.delivered.length;
   wire.release();
   const answers = h.delivered.slice(before).filter((m) => m.type === "appResp" && m.from === 2);
   assert.equal(answers.filter((m) => m.reject).length, 0);
-  assert.equal(leader.status().progress!.get(2)!.match, 4);
+  assert.equal(leader.status().progress!.get(2)!.match, 5);
   assert.equal(leader.status().progress!.get(2)!.inflight, 0);
   assert.deepEqual(h.appliedData(2), ["a", "b", "c"]);
 });
@@ -68,7 +68,7 @@ test("flow control by count: with maxInflightMsgs=2 the leader stops after 2 una
   let inFlight = appsWithEntries(wire.messages, 1, 2);
   assert.deepEqual(
     inFlight.map((m) => m.entries.map((e) => e.index)),
-    [[2], [3]],
+    [[3], [4]],
     "only a and b were sent to 2; c, d, e wait for an acknowledgement",
   );
   assert.equal(leader.status().progress!.get(2)!.inflight, 2);
@@ -86,7 +86,7 @@ test("flow control by count: with maxInflightMsgs=2 the leader stops after 2 una
   inFlight = appsWithEntries(wire.messages, 1, 2);
   assert.deepEqual(
     inFlight.map((x) => x.entries.map((e) => e.index)),
-    [[3], [4, 5, 6]],
+    [[4], [5, 6, 7]],
     "b is still in flight; c..e went out in one append after the ack",
   );
   assert.equal(leader.status().progress!.get(2)!.inflight, 2);
@@ -109,20 +109,20 @@ test("flow control by bytes: with maxInflightBytes the leader stops once the byt
   assert.equal(inFlight.length, 3, "248 bytes in flight leave room for one more message; 372 bytes pause the stream");
   assert.equal(leader.status().progress!.get(2)!.inflight, 3);
 
-  // In flight: (2) (3) (4), 372 bytes. The ack of 2 frees 124 → 248 bytes, not paused: the next
-  // message takes as many entries as fit in maxMsgBytes, (5, 6) = 248 bytes → 496 in flight, paused
-  // again. The ack of 3 frees 124 → 372 bytes: still paused, so 7 waits.
+  // In flight: (3) (4) (5), 372 bytes. The ack of 3 frees 124 → 248 bytes, not paused: the next
+  // message takes as many entries as fit in maxMsgBytes, (6, 7) = 248 bytes → 496 in flight, paused
+  // again. The ack of 4 frees 124 → 372 bytes: still paused, so 8 waits.
   const ackOne = () => {
     const i = wire.messages.findIndex(isAppendWithEntries(1, 2));
     h.get(2).node.step(wire.messages.splice(i, 1)[0]!);
     h.stabilize();
   };
   ackOne();
-  assert.deepEqual(appsWithEntries(wire.messages, 1, 2).map((m) => m.entries.map((e) => e.index)), [[3], [4], [5, 6]]);
+  assert.deepEqual(appsWithEntries(wire.messages, 1, 2).map((m) => m.entries.map((e) => e.index)), [[4], [5], [6, 7]]);
   ackOne();
-  assert.deepEqual(appsWithEntries(wire.messages, 1, 2).map((m) => m.entries.map((e) => e.index)), [[4], [5, 6]], "7 waits for bytes");
+  assert.deepEqual(appsWithEntries(wire.messages, 1, 2).map((m) => m.entries.map((e) => e.index)), [[5], [6, 7]], "8 waits for bytes");
   ackOne();
-  assert.deepEqual(appsWithEntries(wire.messages, 1, 2).map((m) => m.entries.map((e) => e.index)), [[5, 6], [7]], "248 bytes: 7 goes out");
+  assert.deepEqual(appsWithEntries(wire.messages, 1, 2).map((m) => m.entries.map((e) => e.index)), [[6, 7], [8]], "248 bytes: 8 goes out");
   wire.release();
   // The last commit index was broadcast while 2's stream was paused; the next heartbeat carries it.
   h.heal();
@@ -139,7 +139,7 @@ test("batching: several proposals before one ready() go out as ONE append per fo
   for (const to of [2, 3]) {
     const apps = appsWithEntries(h.delivered.slice(before), 1, to);
     assert.equal(apps.length, 1, `one append to ${to}`);
-    assert.deepEqual(apps[0]!.entries.map((e) => e.index), [2, 3, 4]);
+    assert.deepEqual(apps[0]!.entries.map((e) => e.index), [3, 4, 5]);
   }
   assert.deepEqual(h.appliedData(3), ["a", "b", "c"]);
 
@@ -192,19 +192,19 @@ test("a deposed leader's uncommitted suffix is truncated and replaced by the new
   assert.equal(h.get(1).node.propose(bytes("lost1")).ok, true);
   assert.equal(h.get(1).node.propose(bytes("lost2")).ok, true);
   h.stabilize();
-  assert.deepEqual(storedTerms(h.get(1).storage), [1, 1, 1, 1]);
-  assert.equal(h.get(1).node.status().commit, 2);
+  assert.deepEqual(storedTerms(h.get(1).storage), [2, 2, 2, 2], "the no-op, a, lost1, lost2 at 2..5");
+  assert.equal(h.get(1).node.status().commit, 3);
 
-  // 2 and 3 elect a new leader, which commits "b" at index 4 — the index of "lost2".
+  // 2 and 3 elect a new leader, which commits "b" at index 5 — the index of "lost2".
   tickUntil(h, () => [2, 3].some((id) => h.get(id).node.status().role === "leader"), 100, [2, 3]);
   const newLeader = [2, 3].find((id) => h.get(id).node.status().role === "leader")!;
   h.get(newLeader).node.propose(bytes("b"));
   h.stabilize();
   const newTerms = storedTerms(h.get(newLeader).storage);
   assert.equal(newTerms.length, 4);
-  assert.ok(newTerms[2]! > 1, "index 3 holds the new leader's no-op");
+  assert.ok(newTerms[2]! > 2, "index 4 holds the new leader's no-op");
 
-  // Heal: node 1 learns the new term and its conflicting suffix (3, 4 of term 1) is replaced.
+  // Heal: node 1 learns the new term and its conflicting suffix (4, 5 of term 2) is replaced.
   h.heal();
   tickUntil(h, () => h.appliedData(1).includes("b"));
   assert.deepEqual(storedTerms(h.get(1).storage), newTerms);
@@ -218,31 +218,31 @@ test("a leader counts itself only after its entries are persisted (1 node: nothi
   assert.equal(node.status().role, "leader");
 
   let rd = node.ready();
-  assert.deepEqual(rd.entries.map((e) => e.index), [1], "the no-op, to persist");
+  assert.deepEqual(rd.entries.map((e) => e.index), [2], "the no-op (after the bootstrap snapshot at 1), to persist");
   assert.deepEqual(rd.committedEntries, []);
-  assert.equal(node.status().commit, 0, "a quorum of one, but the one has not persisted");
+  assert.equal(node.status().commit, 1, "a quorum of one, but the one has not persisted: only the bootstrap is committed");
   storage.append(rd.entries);
   if (rd.hardState) storage.setHardState(rd.hardState);
-  assert.equal(node.status().commit, 0, "persisted by the host but not reported yet");
+  assert.equal(node.status().commit, 1, "persisted by the host but not reported yet");
   node.advance();
-  assert.equal(node.status().commit, 1, "advance() reports the persistence: committed");
+  assert.equal(node.status().commit, 2, "advance() reports the persistence: committed");
 
   rd = node.ready();
-  assert.deepEqual(rd.committedEntries.map((e) => e.index), [1]);
+  assert.deepEqual(rd.committedEntries.map((e) => e.index), [2]);
   storage.append(rd.entries);
   node.advance();
 
   const r = node.propose(bytes("x"));
-  assert.deepEqual(r, { ok: true, index: 2, term: 1 });
+  assert.deepEqual(r, { ok: true, index: 3, term: 2 });
   rd = node.ready();
-  assert.deepEqual(rd.entries.map((e) => e.index), [2]);
+  assert.deepEqual(rd.entries.map((e) => e.index), [3]);
   assert.deepEqual(rd.committedEntries, []);
   // Things that happen between ready() and advance() do not count the unpersisted entry either.
   node.tick();
-  assert.equal(node.status().commit, 1);
+  assert.equal(node.status().commit, 2);
   storage.append(rd.entries);
   node.advance();
-  assert.equal(node.status().commit, 2);
+  assert.equal(node.status().commit, 3);
   rd = node.ready();
   assert.deepEqual(rd.committedEntries.map((e) => new TextDecoder().decode(e.data)), ["x"]);
   node.advance();
@@ -253,20 +253,20 @@ test("a leader counts itself only after persisting (3 nodes: one follower's ack 
   const h = cluster();
   const leader = h.get(1);
   leader.node.propose(bytes("x"));
-  const rd = leader.node.ready(); // the leader starts persisting index 2 ...
-  assert.deepEqual(rd.entries.map((e) => e.index), [2]);
+  const rd = leader.node.ready(); // the leader starts persisting index 3 ...
+  assert.deepEqual(rd.entries.map((e) => e.index), [3]);
   const toTwo = rd.messages.filter(isAppendWithEntries(1, 2));
   assert.equal(toTwo.length, 1);
   // ... and meanwhile sends it; node 2 persists and acknowledges before the leader's fsync finishes.
   h.get(2).node.step(toTwo[0]!);
   h.processReady(h.get(2));
-  assert.equal(leader.node.status().progress!.get(2)!.match, 2, "node 2's ack arrived");
-  assert.equal(leader.node.status().commit, 1, "leader (not persisted) + node 2 is not a quorum of persisted copies");
+  assert.equal(leader.node.status().progress!.get(2)!.match, 3, "node 2's ack arrived");
+  assert.equal(leader.node.status().commit, 2, "leader (not persisted) + node 2 is not a quorum of persisted copies");
 
   leader.storage.append(rd.entries);
   if (rd.hardState) leader.storage.setHardState(rd.hardState);
   leader.node.advance();
-  assert.equal(leader.node.status().commit, 2, "now the leader's own copy counts");
+  assert.equal(leader.node.status().commit, 3, "now the leader's own copy counts");
   h.stabilize();
   assert.deepEqual(h.appliedData(1), ["x"]);
 });
@@ -280,8 +280,8 @@ test("proposals on followers are rejected with notLeader and the leader's id (0 
     assert.deepEqual(h.get(id).node.proposeConfChange({ type: "addLearner", nodeId: 4 }), { ok: false, reason: "notLeader", lead: 1 });
   }
   h.stabilize();
-  assert.equal(h.get(1).node.status().lastIndex, 1, "nothing was appended anywhere");
-  assert.equal(h.get(2).node.status().lastIndex, 1);
+  assert.equal(h.get(1).node.status().lastIndex, 2, "nothing was appended anywhere (after the no-op)");
+  assert.equal(h.get(2).node.status().lastIndex, 2);
 });
 
 test("overloaded: past maxUncommittedBytes the leader rejects proposals until entries are applied", () => {

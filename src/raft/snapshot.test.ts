@@ -8,11 +8,12 @@ import { Harness, bytes } from "./testing/harness.js";
 import { Held, RecordingHarness, storageWithLog, tickUntil } from "./testing/script-kit.js";
 
 /**
- * Leader 1 of {1,2,3}; node 3 is cut off while v1..v5 commit (indexes 2..6); the leader then
- * snapshots at its applied index 6 and compacts its log, and commits v6 at index 7.
+ * Leader 1 of {1,2,3} (term 2, no-op at index 2 after the bootstrap snapshot at 1); node 3 is cut
+ * off while v1..v5 commit (indexes 3..7); the leader then snapshots at its applied index 7 and
+ * compacts its log, and commits v6 at index 8.
  *
- *   leader log   [snapshot ≤ 6] 7
- *   node 3       1                  → needs entries the leader no longer has
+ *   leader log   [snapshot ≤ 7] 8
+ *   node 3       [bootstrap ≤ 1] 2   → needs entries the leader no longer has
  */
 function leaderCompactedWhileThreeWasAway(): RecordingHarness {
   const h = new RecordingHarness([1, 2, 3]);
@@ -22,14 +23,14 @@ function leaderCompactedWhileThreeWasAway(): RecordingHarness {
   h.stabilize();
   const leader = h.get(1);
   const st = leader.node.status();
-  assert.equal(st.applied, 6);
-  leader.storage.createSnapshot(6, st.confState, bytes("state machine @6"));
-  leader.storage.compact(6);
+  assert.equal(st.applied, 7);
+  leader.storage.createSnapshot(7, st.confState, bytes("state machine @7"));
+  leader.storage.compact(7);
   leader.node.propose(bytes("v6"));
   h.stabilize();
-  assert.equal(leader.node.status().commit, 7);
-  assert.equal(leader.node.status().firstIndex, 7);
-  assert.equal(h.get(3).node.status().lastIndex, 1);
+  assert.equal(leader.node.status().commit, 8);
+  assert.equal(leader.node.status().firstIndex, 8);
+  assert.equal(h.get(3).node.status().lastIndex, 2);
   return h;
 }
 
@@ -42,28 +43,28 @@ test("a lagging follower behind the leader's log start gets a snapshot, installs
   const toThree = h.delivered.slice(mark).filter((m) => m.to === 3);
   const snaps = toThree.filter((m) => m.type === "snap");
   assert.equal(snaps.length, 1, "exactly one snapshot was sent");
-  assert.equal(snaps[0]!.snapshot!.metadata.index, 6);
+  assert.equal(snaps[0]!.snapshot!.metadata.index, 7);
   const afterSnap = toThree.slice(toThree.indexOf(snaps[0]!) + 1);
   assert.ok(
-    afterSnap.some((m) => m.type === "app" && m.entries.some((e) => e.index === 7)),
-    "entry 7 arrived by a normal append after the snapshot",
+    afterSnap.some((m) => m.type === "app" && m.entries.some((e) => e.index === 8)),
+    "entry 8 arrived by a normal append after the snapshot",
   );
 
   const installed = h.readiesOf(3).filter((rd) => rd.snapshot !== undefined);
   assert.equal(installed.length, 1, "node 3 got Ready.snapshot once");
-  assert.deepEqual(installed[0]!.snapshot!.data, bytes("state machine @6"));
+  assert.deepEqual(installed[0]!.snapshot!.data, bytes("state machine @7"));
   assert.deepEqual(installed[0]!.snapshot!.metadata.confState, { voters: [1, 2, 3], learners: [] });
   assert.equal(installed[0]!.mustSync, true);
 
   const s3 = h.get(3).node.status();
-  assert.equal(s3.firstIndex, 7);
-  assert.equal(s3.commit, 7);
-  assert.equal(s3.applied, 7);
-  assert.equal(h.get(3).storage.snapshot().metadata.index, 6);
-  assert.deepEqual(h.appliedData(3), ["v6"], "entries up to 6 came inside the snapshot, not one by one");
+  assert.equal(s3.firstIndex, 8);
+  assert.equal(s3.commit, 8);
+  assert.equal(s3.applied, 8);
+  assert.equal(h.get(3).storage.snapshot().metadata.index, 7);
+  assert.deepEqual(h.appliedData(3), ["v6"], "entries up to 7 came inside the snapshot, not one by one");
   const pr = h.get(1).node.status().progress!.get(3)!;
   assert.equal(pr.state, "replicate");
-  assert.equal(pr.match, 7);
+  assert.equal(pr.match, 8);
 
   h.get(1).node.propose(bytes("v7"));
   h.stabilize();
@@ -76,15 +77,16 @@ test("a new node with empty storage joins through a snapshot and learns the memb
   for (let i = 1; i <= 3; i++) h.get(1).node.propose(bytes(`v${i}`));
   h.stabilize();
   const leader = h.get(1);
-  leader.storage.createSnapshot(4, leader.node.status().confState, bytes("sm@4"));
-  leader.storage.compact(4);
+  assert.equal(leader.node.status().applied, 5, "the no-op (2) and v1..v3 (3..5)");
+  leader.storage.createSnapshot(5, leader.node.status().confState, bytes("sm@5"));
+  leader.storage.compact(5);
 
   assert.equal(leader.node.proposeConfChange({ type: "addLearner", nodeId: 4 }).ok, true);
   h.stabilize();
   h.add(4, new MemoryStorage());
   tickUntil(h, () => h.get(4).node.status().confState.learners.includes(4), 20);
 
-  assert.equal(h.readiesOf(4).filter((rd) => rd.snapshot?.metadata.index === 4).length, 1);
+  assert.equal(h.readiesOf(4).filter((rd) => rd.snapshot?.metadata.index === 5).length, 1);
   assert.deepEqual(h.get(4).node.status().confState, { voters: [1, 2, 3], learners: [4] });
   leader.node.propose(bytes("v4"));
   h.stabilize();
@@ -130,7 +132,7 @@ test("reportSnapshot(success) probes from after the snapshot", () => {
   const leader = h.get(1).node;
   leader.reportSnapshot(3, true);
   assert.equal(leader.status().progress!.get(3)!.state, "probe");
-  assert.equal(leader.status().progress!.get(3)!.next, 7, "the follower has at least the snapshot (6)");
+  assert.equal(leader.status().progress!.get(3)!.next, 8, "the follower has at least the snapshot (7)");
   inTransit.release();
   h.heal();
   tickUntil(h, () => h.appliedData(3).includes("v6"), 10);
@@ -148,34 +150,34 @@ test("a follower ignores a snapshot that is not newer than its commit index, and
   h.stabilize();
   const follower = h.get(2).node;
   const { term, commit, confState } = follower.status();
-  assert.equal(commit, 6);
-  for (const index of [4, 6]) {
-    follower.step(snapMessage(2, term, index, 1, confState));
+  assert.equal(commit, 7, "the no-op (2) and v1..v5 (3..7), all of term 2");
+  for (const index of [5, 7]) {
+    follower.step(snapMessage(2, term, index, 2, confState));
     const rd = follower.ready();
     assert.equal(rd.snapshot, undefined, `snapshot at ${index} ignored`);
     assert.deepEqual(rd.entries, []);
     const resp = rd.messages.filter((m) => m.type === "appResp");
     assert.equal(resp.length, 1);
-    assert.equal(resp[0]!.index, 6, "tells the leader where it really is");
+    assert.equal(resp[0]!.index, 7, "tells the leader where it really is");
     assert.equal(resp[0]!.reject, false);
     follower.advance();
   }
-  assert.equal(follower.status().firstIndex, 1, "the log was not replaced");
-  assert.equal(follower.status().commit, 6);
+  assert.equal(follower.status().firstIndex, 2, "the log was not replaced (still right after the bootstrap snapshot)");
+  assert.equal(follower.status().commit, 7);
 
   // The dangerous case: the follower compacted its own log past a delayed snapshot. It can no
   // longer match the snapshot's last entry by term, and only the commit check keeps it from
-  // rolling its state back to index 4.
+  // rolling its state back to index 5.
   const two = h.get(2);
-  two.storage.createSnapshot(5, confState, bytes("own sm@5"));
-  two.storage.compact(5);
-  follower.step(snapMessage(2, term, 4, 1, confState));
+  two.storage.createSnapshot(6, confState, bytes("own sm@6"));
+  two.storage.compact(6);
+  follower.step(snapMessage(2, term, 5, 2, confState));
   const rd = follower.ready();
   assert.equal(rd.snapshot, undefined, "a delayed snapshot below the compaction point is ignored");
-  assert.equal(rd.messages.find((m) => m.type === "appResp")?.index, 6);
+  assert.equal(rd.messages.find((m) => m.type === "appResp")?.index, 7);
   follower.advance();
-  assert.equal(follower.status().commit, 6);
-  assert.equal(follower.status().firstIndex, 6);
+  assert.equal(follower.status().commit, 7);
+  assert.equal(follower.status().firstIndex, 7);
 });
 
 test("a snapshot whose last entry the follower already has only fast-forwards its commit", () => {
@@ -243,24 +245,24 @@ test("restart after compaction re-applies only entries after the snapshot, with 
   const h = new Harness([1, 2, 3]);
   h.elect(1);
   const leader = h.get(1).node;
-  assert.equal(leader.proposeConfChange({ type: "addLearner", nodeId: 4 }).ok, true); // index 2
+  assert.equal(leader.proposeConfChange({ type: "addLearner", nodeId: 4 }).ok, true); // index 3 (the no-op is 2)
   h.stabilize();
-  leader.propose(bytes("before")); // 3
+  leader.propose(bytes("before")); // 4
   h.stabilize();
-  // Node 2 snapshots at 3 (membership {1,2,3} + learner 4) and compacts.
+  // Node 2 snapshots at 4 (membership {1,2,3} + learner 4) and compacts.
   const two = h.get(2);
-  assert.equal(two.node.status().applied, 3);
-  two.storage.createSnapshot(3, two.node.status().confState, bytes("sm@3"));
-  two.storage.compact(3);
-  assert.equal(leader.proposeConfChange({ type: "addLearner", nodeId: 5 }).ok, true); // 4
+  assert.equal(two.node.status().applied, 4);
+  two.storage.createSnapshot(4, two.node.status().confState, bytes("sm@4"));
+  two.storage.compact(4);
+  assert.equal(leader.proposeConfChange({ type: "addLearner", nodeId: 5 }).ok, true); // 5
   h.stabilize();
-  leader.propose(bytes("after")); // 5
+  leader.propose(bytes("after")); // 6
   h.stabilize();
 
   const restarted = h.restart(2).node;
   const st = restarted.status();
-  assert.equal(st.applied, 3, "applied restarts from the snapshot");
-  assert.equal(st.commit, 5, "commit comes from the hard state");
+  assert.equal(st.applied, 4, "applied restarts from the snapshot");
+  assert.equal(st.commit, 6, "commit comes from the hard state");
   assert.deepEqual(st.confState, { voters: [1, 2, 3], learners: [4] }, "membership as of the snapshot");
   h.stabilize();
   assert.deepEqual(h.appliedData(2), ["after"], "only entries after the snapshot are re-applied");

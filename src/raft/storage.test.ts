@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { AssertionError } from "../lib/assert.js";
 import { entrySizeBytes, type ConfState, type Entry, type Snapshot } from "./messages.js";
-import { LogCompactedError, MemoryStorage } from "./storage.js";
-import { bytes } from "./testing/harness.js";
+import { LogCompactedError, MemoryStorage, bootstrapSnapshot } from "./storage.js";
+import { bytes, storageAtZero } from "./testing/harness.js";
 import { entriesOf, storedLog } from "./testing/script-kit.js";
 
 const CONF: ConfState = { voters: [1, 2, 3], learners: [] };
@@ -29,14 +29,31 @@ function logWithDummy(s: MemoryStorage): [number, number][] {
   return [[first - 1, s.term(first - 1)], ...storedLog(s).map((e): [number, number] => [e.index, e.term])];
 }
 
-test("a bootstrapped storage is empty with the initial membership at index 0", () => {
+test("a bootstrapped storage is empty after a membership snapshot at index 1, term 1, with that index committed", () => {
   const s = MemoryStorage.bootstrap([1, 2, 3], [4]);
+  assert.equal(s.firstIndex(), 2, "index 1 is compacted: a joiner must get a snapshot first");
+  assert.equal(s.lastIndex(), 1);
+  assert.equal(s.term(1), 1);
+  assert.throws(() => s.term(0), LogCompactedError);
+  assert.throws(() => s.entries(1, 2, Infinity), LogCompactedError);
+  assert.deepEqual(s.initialState().confState, { voters: [1, 2, 3], learners: [4] });
+  assert.deepEqual(s.initialState().hardState, { term: 1, vote: 0, commit: 1 });
+  assert.deepEqual(s.snapshot().metadata, { index: 1, term: 1, confState: { voters: [1, 2, 3], learners: [4] } });
+  assert.deepEqual(s.snapshot(), bootstrapSnapshot([1, 2, 3], [4]));
+});
+
+test("storageAtZero (testing only): an empty log from index 1 with a known membership, until a real snapshot replaces it", () => {
+  const s = storageAtZero([1, 2, 3], [4]);
   assert.equal(s.firstIndex(), 1);
   assert.equal(s.lastIndex(), 0);
   assert.equal(s.term(0), 0);
-  assert.deepEqual(s.initialState().confState, { voters: [1, 2, 3], learners: [4] });
-  assert.deepEqual(s.initialState().hardState, { term: 0, vote: 0, commit: 0 });
-  assert.equal(s.snapshot().metadata.index, 0);
+  assert.deepEqual(s.initialState(), { hardState: { term: 0, vote: 0, commit: 0 }, confState: { voters: [1, 2, 3], learners: [4] } });
+  assert.deepEqual(s.snapshot().metadata, { index: 0, term: 0, confState: { voters: [1, 2, 3], learners: [4] } });
+  s.append(entriesOf(1, [1, 2]));
+  assert.deepEqual(logWithDummy(s), [[0, 0], [1, 1], [2, 2]]);
+  assert.equal(s.applySnapshot(snapshot(5, 3)), true);
+  assert.deepEqual(s.initialState().confState, CONF, "the applied snapshot's membership, not the initial one");
+  assert.deepEqual(s.snapshot().metadata.confState, CONF);
 });
 
 test("setHardState is what initialState returns, as a copy", () => {

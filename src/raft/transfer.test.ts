@@ -25,14 +25,14 @@ test("transfer to an up-to-date follower: timeoutNow, the follower wins the next
   assert.equal(h.get(1).node.status().leadTransferee, 2);
   h.stabilize();
 
-  assert.deepEqual(deliveredOf(h, "timeoutNow").map(line), ["timeoutNow 1->2 t1"]);
+  assert.deepEqual(deliveredOf(h, "timeoutNow").map(line), ["timeoutNow 1->2 t2"]);
   // The followers are inside their lease, yet grant: the transfer's vote requests say so.
   const votes = deliveredOf(h, "vote").filter((m) => m.from === 2);
   assert.equal(votes.length, 2);
   for (const m of votes) assert.equal(m.context, "transfer");
-  assert.equal(deliveredOf(h, "preVote").filter((m) => m.term === 2).length, 0, "no pre-vote round for a transfer");
+  assert.equal(deliveredOf(h, "preVote").filter((m) => m.term === 3).length, 0, "no pre-vote round for a transfer");
 
-  assert.deepEqual(roles(h), { 1: "follower@2", 2: "leader@2", 3: "follower@2" });
+  assert.deepEqual(roles(h), { 1: "follower@3", 2: "leader@3", 3: "follower@3" });
   assert.deepEqual(leads(h), { 1: 2, 2: 2, 3: 2 });
   assert.equal(h.get(2).node.propose(bytes("b")).ok, true);
   h.stabilize();
@@ -64,7 +64,7 @@ test("transfer to a lagging follower: the leader catches it up first, then sends
   const lastAppendTo3 = after.map((m, i) => (m.type === "app" && m.to === 3 && m.entries.length > 0 ? i : -1)).reduce((a, b) => Math.max(a, b));
   assert.ok(lastAppendTo3 >= 0 && lastAppendTo3 < timeoutNowAt, "entries went to 3 before timeoutNow");
 
-  assert.deepEqual(roles(h), { 1: "follower@2", 2: "follower@2", 3: "leader@2" });
+  assert.deepEqual(roles(h), { 1: "follower@3", 2: "follower@3", 3: "leader@3" });
   assert.deepEqual(h.appliedData(3), ["a", "b", "c"]);
 });
 
@@ -99,7 +99,7 @@ test("a transfer to an unreachable node is abandoned after an election timeout; 
   h.tick(1, [1, 2]);
   assert.equal(h.get(1).node.status().leadTransferee, 0, "abandoned");
   assert.equal(deliveredOf(h, "timeoutNow").length, 0);
-  assert.deepEqual(roles(h), { 1: "leader@1", 2: "follower@1", 3: "follower@1" });
+  assert.deepEqual(roles(h), { 1: "leader@2", 2: "follower@2", 3: "follower@2" });
   assert.equal(h.get(1).node.propose(bytes("b")).ok, true, "proposals accepted again");
   h.stabilize();
   assert.deepEqual(h.appliedData(2), ["a", "b"]);
@@ -117,7 +117,7 @@ test("a transfer to a node that becomes reachable within the election timeout co
 
   h.heal();
   h.tick(1, [1, 2]); // a heartbeat answer shows 3 lags: the leader sends it the entries, then timeoutNow
-  assert.deepEqual(roles(h), { 1: "follower@2", 2: "follower@2", 3: "leader@2" });
+  assert.deepEqual(roles(h), { 1: "follower@3", 2: "follower@3", 3: "leader@3" });
   assert.deepEqual(h.appliedData(3), ["a"]);
 });
 
@@ -130,7 +130,7 @@ test("a new transfer request replaces the pending one", () => {
   assert.equal(h.get(1).node.status().leadTransferee, 3);
   h.get(1).node.transferLeadership(2);
   h.stabilize();
-  assert.deepEqual(deliveredOf(h, "timeoutNow").map(line), ["timeoutNow 1->2 t1"]);
+  assert.deepEqual(deliveredOf(h, "timeoutNow").map(line), ["timeoutNow 1->2 t2"]);
   assert.equal(h.leader()!.id, 2);
   assert.equal(h.get(1).node.status().lead, 2);
 });
@@ -149,6 +149,6 @@ test("transfer to self, to a non-member, to a learner, or asked of a follower is
   h.tick(3 * ELECTION_TICKS);
 
   assert.equal(deliveredOf(h, "timeoutNow").length, 0);
-  assert.deepEqual(roles(h), { 1: "leader@1", 2: "follower@1", 3: "follower@1", 4: "follower@1" });
+  assert.deepEqual(roles(h), { 1: "leader@2", 2: "follower@2", 3: "follower@2", 4: "follower@2" });
   assert.deepEqual(h.appliedData(4), ["to-1", "to-9", "to-4"]);
 });

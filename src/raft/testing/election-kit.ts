@@ -10,11 +10,15 @@ import type { Entry, HardState, Message, MessageType } from "../messages.js";
 import type { Ready } from "../ready.js";
 import { RawNode } from "../raw-node.js";
 import { MemoryStorage } from "../storage.js";
-import { Harness, type HarnessNode } from "./harness.js";
+import { Harness, storageAtZero, type HarnessNode } from "./harness.js";
 
-/** Replaces node `id` of `h` with one whose log holds one (empty) entry per element of `terms`, none committed unless said. */
+/**
+ * Replaces node `id` of `h` with one whose log holds one (empty) entry per element of `terms` from
+ * index 1 (on a {@link storageAtZero}), none committed unless said. Give every node of `h` a log
+ * this way: the harness's bootstrapped nodes hold a snapshot at index 1 instead.
+ */
 export function giveLog(h: Harness, id: NodeId, voters: readonly number[], terms: readonly Term[], hardState: Partial<HardState> = {}): HarnessNode {
-  const s = MemoryStorage.bootstrap(voters);
+  const s = storageAtZero(voters);
   const entries: Entry[] = terms.map((term, i) => ({ term, index: i + 1, type: "normal", data: new Uint8Array() }));
   s.append(entries);
   const lastTerm = terms[terms.length - 1] ?? 0;

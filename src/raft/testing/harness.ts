@@ -6,10 +6,10 @@
 import type { NodeId } from "../../lib/ids.js";
 import { SeededRandom } from "../../lib/random.js";
 import type { RaftConfig } from "../config.js";
-import type { Entry, Message } from "../messages.js";
+import type { ConfState, Entry, Message, Snapshot } from "../messages.js";
 import type { ReadState, Ready } from "../ready.js";
 import { RawNode } from "../raw-node.js";
-import { MemoryStorage } from "../storage.js";
+import { MemoryStorage, type InitialState } from "../storage.js";
 
 export interface HarnessNode {
   readonly id: NodeId;
@@ -151,4 +151,32 @@ export class Harness {
 
 export function bytes(text: string): Uint8Array {
   return new TextEncoder().encode(text);
+}
+
+/**
+ * A storage whose compaction point is index 0, term 0 (empty log, empty hard state) but which
+ * knows the membership `voters`/`learners`: for tests that hand-build a log from index 1, such as
+ * etcd's tables. A real group never looks like this: its founding members start from
+ * `MemoryStorage.bootstrap`, a snapshot at index 1, term 1. Every node of a test that uses this
+ * must be built the same way (or from a log that agrees with it), never mixed with bootstrapped ones.
+ */
+export function storageAtZero(voters: readonly number[], learners: readonly number[] = []): MemoryStorage {
+  return new StorageAtZero({ voters: [...voters], learners: [...learners] });
+}
+
+/** MemoryStorage whose empty snapshot at index 0 carries a membership (applySnapshot cannot install one at index 0). */
+class StorageAtZero extends MemoryStorage {
+  constructor(private readonly conf: ConfState) {
+    super();
+  }
+
+  override initialState(): InitialState {
+    const st = super.initialState();
+    return super.snapshot().metadata.index === 0 ? { hardState: st.hardState, confState: this.conf } : st;
+  }
+
+  override snapshot(): Snapshot {
+    const snap = super.snapshot();
+    return snap.metadata.index === 0 ? { ...snap, metadata: { ...snap.metadata, confState: this.conf } } : snap;
+  }
 }

@@ -8,7 +8,7 @@ import type { LogIndex, NodeId, Term } from "../../lib/ids.js";
 import type { Entry, HardState, Message } from "../messages.js";
 import type { Ready } from "../ready.js";
 import { MemoryStorage } from "../storage.js";
-import { Harness, bytes, type HarnessNode } from "./harness.js";
+import { Harness, bytes, storageAtZero, type HarnessNode } from "./harness.js";
 
 /**
  * Entries with consecutive indexes from `first`, one per term given:
@@ -21,9 +21,13 @@ export function entriesOf(first: LogIndex, terms: readonly Term[], data?: (index
   });
 }
 
-/** A storage for a member of `voters` that already holds `terms` (from index 1) and `hardState`. */
+/**
+ * A storage for a member of `voters` that already holds `terms` from index 1 (on a
+ * {@link storageAtZero}) and `hardState`. Not to be mixed with bootstrapped nodes, whose index 1
+ * is their membership snapshot.
+ */
 export function storageWithLog(voters: readonly NodeId[], terms: readonly Term[], hardState: HardState): MemoryStorage {
-  const s = MemoryStorage.bootstrap(voters);
+  const s = storageAtZero(voters);
   s.append(entriesOf(1, terms));
   s.setHardState(hardState);
   return s;
