@@ -1,0 +1,421 @@
+/**
+ * The multi-raft host: runs every Raft group of one node on one tick loop and one ready loop.
+ *
+ * A round collects the Ready of every group that has one, writes all of their hard states,
+ * entries and snapshots in ONE batch with at most ONE fsync, and only then sends the messages
+ * that depend on it and applies committed entries. Leaders' appends and heartbeats leave before
+ * the fsync (thesis §10.2.1): the core counts a leader's own entries only once they are
+ * persisted, so this never acknowledges anything that is not durable on a quorum. Messages of a
+ * round are grouped per peer and handed to the transport as one batch each.
+ */
+import { assert } from "../lib/assert.js";
+import type { Clock, TimerHandle } from "../lib/clock.js";
+import type { GroupId, LogIndex, NodeId, Term } from "../lib/ids.js";
+import type { Logger } from "../lib/logger.js";
+import type { Random } from "../lib/random.js";
+import {
+  RawNode,
+  type ConfChange,
+  type Entry,
+  type Message,
+  type RaftConfig,
+  type Ready,
+  type Snapshot,
+  type SoftState,
+  type Status,
+} from "../raft/index.js";
+import { NotLeaderError, ProposalDroppedError, ProposalTimeoutError, type ProposalError } from "./errors.js";
+import type { GroupMessage, GroupStorage, GroupWrite, RaftStore, Transport } from "./ports.js";
+
+/** The replicated state machine of one group, driven by the host. */
+export interface GroupStateMachine {
+  /** Applies committed entries in log order (no-ops and conf entries included; skip what you do not need). */
+  apply(entries: readonly Entry[]): void;
+  /** Replaces the whole state with a snapshot's (called before any entry after it is applied). */
+  restore(snapshot: Snapshot): void;
+  /** The state as of the last applied entry, for a snapshot. */
+  snapshotData(): Uint8Array;
+  /** Leadership or role changed. */
+  onSoftState?(state: SoftState): void;
+}
+
+export interface MultiRaftOptions {
+  readonly nodeId: NodeId;
+  readonly store: RaftStore;
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  /** Milliseconds per Raft tick. Default 100. */
+  readonly tickIntervalMs?: number;
+  /** Raft options shared by every group (id, storage and random are filled in per group). */
+  readonly raft?: Omit<Partial<RaftConfig>, "id" | "storage" | "random" | "logger">;
+  /** Called on an unrecoverable error (a failed write): the node must stop. */
+  readonly onFatal: (error: Error) => void;
+}
+
+interface PendingProposal {
+  readonly term: Term;
+  resolve(index: LogIndex): void;
+  reject(error: ProposalError): void;
+  readonly timer: TimerHandle;
+}
+
+interface PendingRead {
+  readonly context: string;
+  resolve(index: LogIndex): void;
+  reject(error: ProposalError): void;
+  readonly timer: TimerHandle;
+  index: LogIndex;
+  /** Set once the read point is known; resolved once applied reaches it. */
+  ready: boolean;
+}
+
+/** Per-group host state. */
+class Group {
+  readonly proposals = new Map<LogIndex, PendingProposal>();
+  readonly reads = new Map<string, PendingRead>();
+  soft: SoftState = { lead: 0, role: "follower" };
+  applied: LogIndex = 0;
+  removed = false;
+
+  constructor(
+    readonly id: GroupId,
+    readonly node: RawNode,
+    readonly storage: GroupStorage,
+    readonly sm: GroupStateMachine,
+  ) {}
+}
+
+/** Message types only a leader sends; they never depend on this round's persistence (see above). */
+const EARLY_TYPES = new Set<Message["type"]>(["app", "heartbeat", "snap", "timeoutNow"]);
+
+export class MultiRaft {
+  private readonly groups = new Map<GroupId, Group>();
+  private readonly tickIntervalMs: number;
+  private tickTimer: TimerHandle | undefined;
+  private roundTimer: TimerHandle | undefined;
+  private roundRunning = false;
+  private roundAgain = false;
+  private closed = false;
+  private readSeq = 0;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: MultiRaftOptions) {
+    this.tickIntervalMs = opts.tickIntervalMs ?? 100;
+    assert(this.tickIntervalMs > 0, "tickIntervalMs must be positive");
+    this.log = opts.logger.child({ component: "multiraft" });
+    opts.transport.onReceive((from, msgs) => this.receive(from, msgs));
+    opts.transport.onUnreachable((to, groups) => {
+      for (const g of groups) this.groups.get(g)?.node.reportUnreachable(to);
+    });
+    opts.transport.onSnapshotStatus((to, group, ok) => {
+      this.groups.get(group)?.node.reportSnapshot(to, ok);
+      this.scheduleRound();
+    });
+  }
+
+  /** Starts the tick loop. */
+  start(): void {
+    assert(this.tickTimer === undefined, "MultiRaft started twice");
+    const loop = (): void => {
+      if (this.closed) return;
+      for (const g of this.groups.values()) g.node.tick();
+      this.scheduleRound();
+      this.tickTimer = this.opts.clock.setTimer(this.tickIntervalMs, loop);
+    };
+    this.tickTimer = this.opts.clock.setTimer(this.tickIntervalMs, loop);
+  }
+
+  /** Hosts a replica of `group`. Its state comes from the store (empty for a new replica). */
+  addGroup(group: GroupId, sm: GroupStateMachine): void {
+    assert(!this.groups.has(group), () => `group ${group} is already hosted`);
+    const storage = this.opts.store.storage(group);
+    const node = new RawNode({
+      ...this.opts.raft,
+      id: this.opts.nodeId,
+      storage,
+      random: this.opts.random.fork(),
+      logger: this.opts.logger.child({ group }),
+    });
+    const g = new Group(group, node, storage, sm);
+    // The state machine starts from the stored snapshot; later entries are re-delivered.
+    const snap = storage.snapshot();
+    if (snap.metadata.index > 0) sm.restore(snap);
+    g.applied = snap.metadata.index;
+    this.groups.set(group, g);
+    this.scheduleRound();
+  }
+
+  /** Stops hosting `group` (its stored data stays until dropped from the store). */
+  removeGroup(group: GroupId): void {
+    const g = this.groups.get(group);
+    if (g === undefined) return;
+    g.removed = true;
+    this.groups.delete(group);
+    this.failAll(g, () => new ProposalDroppedError(group, "the replica was removed from this node"));
+  }
+
+  hasGroup(group: GroupId): boolean {
+    return this.groups.has(group);
+  }
+
+  groupIds(): GroupId[] {
+    return [...this.groups.keys()];
+  }
+
+  status(group: GroupId): Status | undefined {
+    return this.groups.get(group)?.node.status();
+  }
+
+  /** The leader of `group` as this node knows it (0 if unknown). */
+  leader(group: GroupId): NodeId {
+    return this.groups.get(group)?.soft.lead ?? 0;
+  }
+
+  /**
+   * Proposes `data` to `group` on this node, which must be its leader. Resolves with the entry's
+   * index once it is committed (stored on a quorum, fsynced) and applied here; rejects with
+   * {@link NotLeaderError} (with the known leader), {@link ProposalDroppedError} if a leader
+   * change discarded it, or {@link ProposalTimeoutError}.
+   */
+  propose(group: GroupId, data: Uint8Array, timeoutMs: number): Promise<LogIndex> {
+    return this.proposeWith(group, timeoutMs, (node) => node.propose(data));
+  }
+
+  /** Proposes a single-server membership change; resolves once it is committed and applied here. */
+  proposeConfChange(group: GroupId, cc: ConfChange, timeoutMs: number): Promise<LogIndex> {
+    return this.proposeWith(group, timeoutMs, (node) => node.proposeConfChange(cc));
+  }
+
+  private proposeWith(group: GroupId, timeoutMs: number, fn: (node: RawNode) => ReturnType<RawNode["propose"]>): Promise<LogIndex> {
+    const g = this.groups.get(group);
+    if (g === undefined) return Promise.reject(new NotLeaderError(group, 0, "this node hosts no replica of the group"));
+    const result = fn(g.node);
+    if (!result.ok) return Promise.reject(new NotLeaderError(group, result.lead, result.reason));
+    this.scheduleRound();
+    return new Promise<LogIndex>((resolve, reject) => {
+      const timer = this.opts.clock.setTimer(timeoutMs, () => {
+        if (g.proposals.get(result.index)?.timer === timer) g.proposals.delete(result.index);
+        reject(new ProposalTimeoutError(group, timeoutMs));
+      });
+      const prev = g.proposals.get(result.index);
+      // A newer proposal at the same index means the older entry was overwritten.
+      if (prev !== undefined) this.settleProposal(prev, undefined, () => new ProposalDroppedError(group, "overwritten by a newer leader's entry"));
+      g.proposals.set(result.index, { term: result.term, resolve, reject, timer });
+    });
+  }
+
+  /**
+   * A linearizable read point (ReadIndex): resolves with an index once this node has applied up to
+   * it, so that reading local state then is linearizable.
+   */
+  readIndex(group: GroupId, timeoutMs: number): Promise<LogIndex> {
+    const g = this.groups.get(group);
+    if (g === undefined) return Promise.reject(new NotLeaderError(group, 0, "this node hosts no replica of the group"));
+    const context = `r${++this.readSeq}`;
+    if (!g.node.readIndex(context)) return Promise.reject(new NotLeaderError(group, 0, "no leader is known"));
+    this.scheduleRound();
+    return new Promise<LogIndex>((resolve, reject) => {
+      const timer = this.opts.clock.setTimer(timeoutMs, () => {
+        g.reads.delete(context);
+        reject(new ProposalTimeoutError(group, timeoutMs));
+      });
+      g.reads.set(context, { context, resolve, reject, timer, index: 0, ready: false });
+    });
+  }
+
+  transferLeadership(group: GroupId, to: NodeId): void {
+    this.groups.get(group)?.node.transferLeadership(to);
+    this.scheduleRound();
+  }
+
+  /** Campaigns for `group` now (used to speed up the first election of a new group). */
+  campaign(group: GroupId): void {
+    this.groups.get(group)?.node.campaign();
+    this.scheduleRound();
+  }
+
+  /**
+   * Takes a snapshot of `group` at its applied index and compacts the log up to it. Only entries
+   * the state machine no longer needs may be discarded; the caller decides when (retention).
+   */
+  async compact(group: GroupId): Promise<LogIndex | undefined> {
+    const g = this.groups.get(group);
+    if (g === undefined) return undefined;
+    const status = g.node.status();
+    const index = g.applied;
+    if (index <= status.firstIndex - 1) return undefined;
+    const snapshot: Snapshot = {
+      metadata: { index, term: g.storage.term(index), confState: status.confState },
+      data: g.sm.snapshotData(),
+    };
+    await this.opts.store.compact(group, snapshot);
+    return index;
+  }
+
+  // ---------------------------------------------------------------- the ready loop
+
+  private receive(from: NodeId, msgs: readonly GroupMessage[]): void {
+    if (this.closed) return;
+    for (const { group, message } of msgs) {
+      const g = this.groups.get(group);
+      if (g === undefined || message.from !== from) continue;
+      g.node.step(message);
+    }
+    this.scheduleRound();
+  }
+
+  /** Runs a round soon (once per event-loop turn at most). */
+  scheduleRound(): void {
+    if (this.closed) return;
+    if (this.roundRunning) {
+      this.roundAgain = true;
+      return;
+    }
+    if (this.roundTimer !== undefined) return;
+    this.roundTimer = this.opts.clock.setTimer(0, () => {
+      this.roundTimer = undefined;
+      void this.runRound();
+    });
+  }
+
+  private async runRound(): Promise<void> {
+    if (this.closed || this.roundRunning) return;
+    this.roundRunning = true;
+    try {
+      const batch: { g: Group; rd: Ready }[] = [];
+      for (const g of this.groups.values()) if (g.node.hasReady()) batch.push({ g, rd: g.node.ready() });
+      if (batch.length > 0) await this.processBatch(batch);
+      for (const g of this.groups.values()) this.loadMisses(g);
+    } catch (e) {
+      this.opts.onFatal(e instanceof Error ? e : new Error(String(e)));
+      return;
+    } finally {
+      this.roundRunning = false;
+    }
+    if (this.roundAgain || this.anyReady()) {
+      this.roundAgain = false;
+      this.scheduleRound();
+    }
+  }
+
+  private anyReady(): boolean {
+    for (const g of this.groups.values()) if (g.node.hasReady()) return true;
+    return false;
+  }
+
+  private async processBatch(batch: readonly { g: Group; rd: Ready }[]): Promise<void> {
+    const writes: GroupWrite[] = [];
+    let sync = false;
+    const early = new Map<NodeId, GroupMessage[]>();
+    const late = new Map<NodeId, GroupMessage[]>();
+    for (const { g, rd } of batch) {
+      if (rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined) {
+        writes.push({ group: g.id, snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState });
+      }
+      sync ||= rd.mustSync;
+      for (const m of rd.messages) addTo(EARLY_TYPES.has(m.type) ? early : late, m.to, { group: g.id, message: m });
+    }
+    this.sendAll(early);
+    if (writes.length > 0) await this.opts.store.write(writes, sync);
+    this.sendAll(late);
+    for (const { g, rd } of batch) {
+      if (g.removed) continue;
+      this.applyReady(g, rd);
+      g.node.advance();
+    }
+  }
+
+  private sendAll(perPeer: Map<NodeId, GroupMessage[]>): void {
+    for (const [to, msgs] of perPeer) this.opts.transport.send(to, msgs);
+  }
+
+  private applyReady(g: Group, rd: Ready): void {
+    if (rd.softState !== undefined) this.onSoftState(g, rd.softState);
+    if (rd.snapshot !== undefined) {
+      g.sm.restore(rd.snapshot);
+      g.applied = rd.snapshot.metadata.index;
+    }
+    if (rd.committedEntries.length > 0) {
+      g.sm.apply(rd.committedEntries);
+      for (const e of rd.committedEntries) this.settleAt(g, e);
+      g.applied = rd.committedEntries[rd.committedEntries.length - 1]!.index;
+    }
+    for (const rs of rd.readStates) {
+      const read = g.reads.get(rs.context);
+      if (read === undefined) continue;
+      read.index = rs.index;
+      read.ready = true;
+    }
+    this.resolveReads(g);
+  }
+
+  private onSoftState(g: Group, soft: SoftState): void {
+    const wasLeader = g.soft.role === "leader";
+    g.soft = soft;
+    g.sm.onSoftState?.(soft);
+    if (wasLeader && soft.role !== "leader") {
+      // Uncommitted proposals may still commit under the next leader; they settle when their
+      // index is applied (by term comparison) or time out. Reads must be retried on the leader.
+      for (const read of g.reads.values()) if (!read.ready) this.settleRead(g, read, undefined, new NotLeaderError(g.id, soft.lead, "leadership changed"));
+    }
+  }
+
+  /** Resolves the proposal waiting at `e.index` if `e` is its entry, rejects it if overwritten. */
+  private settleAt(g: Group, e: Entry): void {
+    const p = g.proposals.get(e.index);
+    if (p === undefined) return;
+    g.proposals.delete(e.index);
+    if (p.term === e.term) this.settleProposal(p, e.index, undefined);
+    else this.settleProposal(p, undefined, () => new ProposalDroppedError(g.id, "a leader change replaced the entry before it committed"));
+  }
+
+  private settleProposal(p: PendingProposal, index: LogIndex | undefined, error: (() => ProposalError) | undefined): void {
+    p.timer.cancel();
+    if (error !== undefined) p.reject(error());
+    else p.resolve(index!);
+  }
+
+  private resolveReads(g: Group): void {
+    for (const read of g.reads.values()) {
+      if (read.ready && read.index <= g.applied) this.settleRead(g, read, read.index, undefined);
+    }
+  }
+
+  private settleRead(g: Group, read: PendingRead, index: LogIndex | undefined, error: ProposalError | undefined): void {
+    g.reads.delete(read.context);
+    read.timer.cancel();
+    if (error !== undefined) read.reject(error);
+    else read.resolve(index!);
+  }
+
+  private loadMisses(g: Group): void {
+    for (const { lo, hi } of g.storage.takeMisses()) {
+      this.opts.store.load(g.id, lo, hi).then(
+        () => this.scheduleRound(),
+        (e: unknown) => this.log.warn({ group: g.id, lo, hi, err: String(e) }, "failed to load log range"),
+      );
+    }
+  }
+
+  private failAll(g: Group, error: () => ProposalError): void {
+    for (const p of g.proposals.values()) this.settleProposal(p, undefined, error);
+    g.proposals.clear();
+    for (const r of [...g.reads.values()]) this.settleRead(g, r, undefined, error());
+  }
+
+  /** Stops ticking and fails everything pending. The store and transport are closed by their owner. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.tickTimer?.cancel();
+    this.roundTimer?.cancel();
+    for (const g of this.groups.values()) this.failAll(g, () => new ProposalDroppedError(g.id, "the node is shutting down"));
+  }
+}
+
+function addTo(map: Map<NodeId, GroupMessage[]>, to: NodeId, gm: GroupMessage): void {
+  const list = map.get(to);
+  if (list === undefined) map.set(to, [gm]);
+  else list.push(gm);
+}
