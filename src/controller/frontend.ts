@@ -1,0 +1,86 @@
+/**
+ * The controller frontend: validates metadata requests and proposes them to the controller group.
+ * It runs on every node; only the controller leader can propose, others answer NOT_LEADER with
+ * the leader's address so that clients retry there.
+ */
+import { BrokerError, NotLeaderError } from "../lib/errors.js";
+import type { NodeId } from "../lib/ids.js";
+import type { MultiRaft } from "../multiraft/multiraft.js";
+import { CONTROLLER_GROUP, encodeCommand, type MetadataState, type TopicRecord } from "./metadata.js";
+
+export const TOPIC_NAME_PATTERN = /^[a-zA-Z0-9._-]{1,249}$/;
+export const PARTITIONS_MAX = 10_000;
+export const RECORD_BYTES_MAX_LIMIT = 64 * 1024 * 1024;
+export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
+
+export interface CreateTopicSpec {
+  readonly name: string;
+  readonly partitions?: number;
+  readonly replicationFactor?: number;
+  readonly maxRecordBytes?: number;
+}
+
+export class ControllerFrontend {
+  constructor(
+    private readonly multiraft: MultiRaft,
+    private readonly metadata: MetadataState,
+    private readonly addressOf: (id: NodeId) => string | undefined,
+    private readonly requestTimeoutMs: number,
+  ) {}
+
+  async createTopic(spec: CreateTopicSpec): Promise<TopicRecord> {
+    const cmd = this.validateCreate(spec);
+    this.requireLeader();
+    if (this.metadata.topics.has(cmd.name)) throw new BrokerError("TOPIC_EXISTS", `topic "${cmd.name}" already exists`);
+    const index = await this.multiraft.propose(CONTROLLER_GROUP, encodeCommand(cmd), this.requestTimeoutMs);
+    const topic = this.metadata.topics.get(cmd.name);
+    if (topic === undefined || topic.createdIndex !== index) {
+      throw new BrokerError("TOPIC_EXISTS", `topic "${cmd.name}" was created concurrently by another request`);
+    }
+    return topic;
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    if (typeof name !== "string" || !TOPIC_NAME_PATTERN.test(name)) throw invalid(`topic name ${JSON.stringify(name)} is not valid`);
+    this.requireLeader();
+    if (!this.metadata.topics.has(name)) throw new BrokerError("UNKNOWN_TOPIC", `topic "${name}" does not exist`);
+    await this.multiraft.propose(CONTROLLER_GROUP, encodeCommand({ op: "deleteTopic", name }), this.requestTimeoutMs);
+  }
+
+  /** The controller leader's node id (0 if unknown). */
+  leader(): NodeId {
+    return this.multiraft.leader(CONTROLLER_GROUP);
+  }
+
+  private requireLeader(): void {
+    const status = this.multiraft.status(CONTROLLER_GROUP);
+    if (status?.role === "leader") return;
+    const lead = status?.lead ?? 0;
+    throw new NotLeaderError(CONTROLLER_GROUP, lead, "metadata changes go to the controller leader", this.addressOf(lead));
+  }
+
+  private validateCreate(spec: CreateTopicSpec): { op: "createTopic"; name: string; partitions: number; replicationFactor: number; maxRecordBytes: number } {
+    const { name } = spec;
+    if (typeof name !== "string" || !TOPIC_NAME_PATTERN.test(name)) {
+      throw invalid(`topic name ${JSON.stringify(name)} is not valid: use 1-249 characters of letters, digits, '.', '_' and '-'`);
+    }
+    const partitions = spec.partitions || 1;
+    if (!Number.isInteger(partitions) || partitions < 1 || partitions > PARTITIONS_MAX) {
+      throw invalid(`partitions must be an integer from 1 to ${PARTITIONS_MAX}, got ${spec.partitions}`);
+    }
+    const nodes = this.metadata.nodes.size;
+    const replicationFactor = spec.replicationFactor || Math.min(3, nodes);
+    if (!Number.isInteger(replicationFactor) || replicationFactor < 1 || replicationFactor > nodes) {
+      throw invalid(`replication factor must be from 1 to the number of nodes (${nodes}), got ${spec.replicationFactor}`);
+    }
+    const maxRecordBytes = spec.maxRecordBytes || DEFAULT_MAX_RECORD_BYTES;
+    if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 1 || maxRecordBytes > RECORD_BYTES_MAX_LIMIT) {
+      throw invalid(`max record bytes must be from 1 to ${RECORD_BYTES_MAX_LIMIT}, got ${spec.maxRecordBytes}`);
+    }
+    return { op: "createTopic", name, partitions, replicationFactor, maxRecordBytes };
+  }
+}
+
+function invalid(message: string): BrokerError {
+  return new BrokerError("INVALID_ARGUMENT", message);
+}
