@@ -97,6 +97,8 @@ export class MultiRaft {
   private roundTimer: TimerHandle | undefined;
   private roundRunning = false;
   private roundAgain = false;
+  /** The latest round, so that close() can wait for its write to finish. */
+  private roundDone: Promise<void> = Promise.resolve();
   private closed = false;
   private readSeq = 0;
   private readonly log: Logger;
@@ -276,7 +278,7 @@ export class MultiRaft {
     if (this.roundTimer !== undefined) return;
     this.roundTimer = this.opts.clock.setTimer(0, () => {
       this.roundTimer = undefined;
-      void this.runRound();
+      this.roundDone = this.runRound();
     });
   }
 
@@ -410,6 +412,7 @@ export class MultiRaft {
     this.closed = true;
     this.tickTimer?.cancel();
     this.roundTimer?.cancel();
+    await this.roundDone;
     for (const g of this.groups.values()) this.failAll(g, () => new ProposalDroppedError(g.id, "the node is shutting down"));
   }
 }

@@ -1,0 +1,159 @@
+/**
+ * The gRPC handlers of protos/broker.proto: decode and validate requests, call the controller
+ * frontend or the broker, encode answers, and map every failure to a status with trailers.
+ * A handler never throws out: bad input gets a clear error, never a crashed node.
+ */
+import { randomUUID } from "node:crypto";
+import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
+import { BrokerError } from "../lib/errors.js";
+import type { NodeId } from "../lib/ids.js";
+import type { Broker, PartitionView } from "../broker/broker.js";
+import { FETCH_BYTES_MAX_DEFAULT, PRODUCE_TIMEOUT_MS_DEFAULT } from "../broker/broker.js";
+import type { ProducedRecord, StoredRecord } from "../broker/record-batch.js";
+import type { ControllerFrontend } from "../controller/frontend.js";
+import type { MetadataState, TopicRecord } from "../controller/metadata.js";
+import { toServiceError } from "./status.js";
+
+const RECORD_ID_CHARS_MAX = 256;
+const PRODUCE_TIMEOUT_MS_MAX = 120_000;
+const FETCH_BYTES_MAX = 64 * 1024 * 1024;
+
+/* Wire shapes as @grpc/proto-loader decodes them (keepCase: false, longs: Number, defaults: true). */
+interface WireHeader {
+  key: string;
+  value: Buffer;
+}
+interface WireRecord {
+  key: Buffer;
+  headers: WireHeader[];
+  body: Buffer;
+  id: string;
+  producerTimestampMs: number;
+  brokerTimestampMs?: number;
+  offset?: number;
+}
+
+export interface BrokerServiceDeps {
+  readonly clusterId: string;
+  readonly nodeId: NodeId;
+  readonly metadata: MetadataState;
+  readonly frontend: ControllerFrontend;
+  readonly broker: Broker;
+  readonly controllerVoters: () => readonly NodeId[];
+  /** Rejects requests while the node shuts down. */
+  readonly accepting: () => boolean;
+}
+
+type Handler<Req, Res> = (req: Req) => Promise<Res>;
+
+/** Wraps an async handler so that every outcome is answered and every error mapped. */
+function unary<Req, Res>(deps: BrokerServiceDeps, fn: Handler<Req, Res>) {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+    if (!deps.accepting()) {
+      callback(toServiceError(new BrokerError("SHUTTING_DOWN", "this node is shutting down; retry on another node")) as never);
+      return;
+    }
+    fn(call.request).then(
+      (res) => callback(null, res),
+      (e: unknown) => callback(toServiceError(e) as never),
+    );
+  };
+}
+
+export function brokerServiceImplementation(deps: BrokerServiceDeps): UntypedServiceImplementation {
+  const { frontend, broker, metadata } = deps;
+  return {
+    CreateTopic: unary(deps, async (req: { name: string; partitions: number; replicationFactor: number; maxRecordBytes: number }) => {
+      const topic = await frontend.createTopic(req);
+      return { topic: topicInfo(topic, broker.describe(topic)) };
+    }),
+    DeleteTopic: unary(deps, async (req: { name: string }) => {
+      await frontend.deleteTopic(req.name);
+      return {};
+    }),
+    ListTopics: unary(deps, async () => ({ topics: [...metadata.topics.values()].map((t) => topicInfo(t, broker.describe(t))) })),
+    DescribeTopic: unary(deps, async (req: { name: string }) => {
+      const topic = broker.topic(req.name);
+      return { topic: topicInfo(topic, broker.describe(topic)) };
+    }),
+    Metadata: unary(deps, async (req: { topics: string[] }) => metadataResponse(deps, req.topics)),
+    Produce: unary(deps, async (req: { topic: string; partition: number; records: WireRecord[]; timeoutMs: number }) => {
+      const timeoutMs = req.timeoutMs > 0 ? Math.min(req.timeoutMs, PRODUCE_TIMEOUT_MS_MAX) : PRODUCE_TIMEOUT_MS_DEFAULT;
+      const records = (req.records ?? []).map(toProduced);
+      const result = await broker.produce(req.topic, req.partition, records, timeoutMs);
+      return { baseOffset: result.baseOffset, count: result.count, brokerTimestampMs: result.brokerTimestampMs };
+    }),
+    Fetch: unary(deps, async (req: { topic: string; partition: number; offset: number; maxBytes: number; maxWaitMs: number }) => {
+      const maxBytes = req.maxBytes > 0 ? Math.min(req.maxBytes, FETCH_BYTES_MAX) : FETCH_BYTES_MAX_DEFAULT;
+      const result = await broker.fetch(req.topic, req.partition, Number(req.offset), maxBytes, req.maxWaitMs);
+      return {
+        records: result.records.map(toWire),
+        highWatermark: result.highWatermark,
+        logStartOffset: result.logStartOffset,
+        nextOffset: result.nextOffset,
+      };
+    }),
+  };
+}
+
+function metadataResponse(deps: BrokerServiceDeps, names: readonly string[]) {
+  const { metadata, broker } = deps;
+  const voters = new Set(deps.controllerVoters());
+  const topics = names.length === 0 ? [...metadata.topics.values()] : names.map((n) => broker.topic(n));
+  return {
+    clusterId: deps.clusterId,
+    nodeId: deps.nodeId,
+    nodes: [...metadata.nodes.values()].map((n) => ({ id: n.id, address: n.address, controller: voters.has(n.id) })),
+    controllerLeader: deps.frontend.leader(),
+    topics: topics.map((t) => topicInfo(t, broker.describe(t))),
+  };
+}
+
+function topicInfo(topic: TopicRecord, views: readonly PartitionView[]) {
+  return {
+    name: topic.name,
+    id: topic.id,
+    replicationFactor: topic.replicationFactor,
+    maxRecordBytes: topic.maxRecordBytes,
+    partitions: views.map((v) => ({
+      partition: v.partition.partition,
+      replicas: v.partition.replicas,
+      leader: v.leader,
+      inSync: v.inSync,
+      leaderTerm: v.leaderTerm,
+      logStartOffset: v.logStartOffset,
+      highWatermark: v.highWatermark,
+    })),
+  };
+}
+
+function toProduced(r: WireRecord, i: number): ProducedRecord {
+  const id = r.id === "" ? randomUUID() : r.id;
+  if (id.length > RECORD_ID_CHARS_MAX) throw new BrokerError("INVALID_ARGUMENT", `record ${i}: id is ${id.length} characters; at most ${RECORD_ID_CHARS_MAX} are allowed`);
+  const producerTimestampMs = Number(r.producerTimestampMs ?? 0);
+  if (!Number.isSafeInteger(producerTimestampMs) || producerTimestampMs < 0) {
+    throw new BrokerError("INVALID_ARGUMENT", `record ${i}: producer_timestamp_ms must be a non-negative Unix time in ms`);
+  }
+  for (const h of r.headers ?? []) {
+    if (h.key.length === 0) throw new BrokerError("INVALID_ARGUMENT", `record ${i}: header keys must not be empty`);
+  }
+  return {
+    id,
+    key: r.key ?? Buffer.alloc(0),
+    headers: (r.headers ?? []).map((h) => ({ key: h.key, value: h.value ?? Buffer.alloc(0) })),
+    body: r.body ?? Buffer.alloc(0),
+    producerTimestampMs,
+  };
+}
+
+function toWire(r: StoredRecord): WireRecord {
+  return {
+    key: Buffer.from(r.key.buffer, r.key.byteOffset, r.key.byteLength),
+    headers: r.headers.map((h) => ({ key: h.key, value: Buffer.from(h.value.buffer, h.value.byteOffset, h.value.byteLength) })),
+    body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength),
+    id: r.id,
+    producerTimestampMs: r.producerTimestampMs,
+    brokerTimestampMs: r.brokerTimestampMs,
+    offset: r.offset,
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * The composition root of a broker node: builds the clock, randomness, logger, storage and
+ * transport, wires the multi-raft host, the controller and the broker, serves gRPC (broker API,
+ * peer protocol, health, reflection) on one port, and owns the shutdown order.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import { ReflectionService } from "@grpc/reflection";
+import type { NodeId } from "../lib/ids.js";
+import type { Logger } from "../lib/logger.js";
+import { SeededRandom } from "../lib/random.js";
+import { MultiRaft } from "../multiraft/multiraft.js";
+import { openRaftStore } from "../storage/rocks-raft-store.js";
+import { GrpcTransport } from "../transport/grpc-transport.js";
+import { CONTROLLER_GROUP, MetadataState, initialMetadata } from "../controller/metadata.js";
+import { ControllerFrontend } from "../controller/frontend.js";
+import { ControllerBackend } from "../controller/backend.js";
+import { Broker } from "../broker/broker.js";
+import { BrokerPartitions, bootstrapIfNew } from "../broker/partition-manager.js";
+import { brokerServiceImplementation } from "./broker-service.js";
+import { createLogger } from "./logger.js";
+import { loadBrokerPackage } from "./protos.js";
+import { RealClock } from "./real-clock.js";
+import { handOffLeaderships } from "./shutdown.js";
+
+export interface NodeOptions {
+  readonly id: number;
+  /** host:port to serve clients and peers on. */
+  readonly listen: string;
+  /** Every node of the cluster, this one included: id → host:port. */
+  readonly peers: ReadonlyMap<number, string>;
+  readonly dataDir: string;
+  /** Guards against pointing a node at another cluster's data. Default "raftmq". */
+  readonly clusterId?: string;
+  readonly logLevel?: string;
+  /** Default 100 ms. */
+  readonly tickIntervalMs?: number;
+  /** Default 10 ticks (an election timeout of 1 to 2 s with the default tick). */
+  readonly electionTicks?: number;
+  /** Bound on the graceful shutdown. Default 5000 ms. */
+  readonly shutdownTimeoutMs?: number;
+}
+
+export interface RunningNode {
+  readonly id: number;
+  readonly address: string;
+  /** Transfers leaderships away, flushes, stops. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** How many of the first nodes (by id) vote in the controller group; the others are learners. */
+export const CONTROLLER_VOTERS_MAX = 3;
+const REQUEST_TIMEOUT_MS = 10_000;
+
+export async function startNode(options: NodeOptions): Promise<RunningNode> {
+  const nodeId: NodeId = options.id;
+  validateOptions(options);
+  const clusterId = options.clusterId ?? "raftmq";
+  const log = createLogger(nodeId, options.logLevel ?? "info");
+  const clock = new RealClock();
+  const random = new SeededRandom(randomBytes(4).readUInt32BE(0));
+  mkdirSync(options.dataDir, { recursive: true });
+  const store = await openRaftStore({ dir: join(options.dataDir, "db"), clusterId, nodeId, logger: log.child({ component: "storage" }) });
+
+  const peers = new Map<NodeId, string>(options.peers);
+  const ids = [...peers.keys()].sort((a, b) => a - b);
+  const controllerVoters = ids.slice(0, CONTROLLER_VOTERS_MAX);
+  const transport = new GrpcTransport({ nodeId, clusterId, peers, clock, random: random.fork(), logger: log.child({ component: "transport" }) });
+  let fatal = false;
+  const multiraft = new MultiRaft({
+    nodeId,
+    store,
+    transport,
+    clock,
+    random: random.fork(),
+    logger: log,
+    tickIntervalMs: options.tickIntervalMs ?? 100,
+    raft: { electionTicks: options.electionTicks ?? 10, heartbeatTicks: 1 },
+    onFatal: (e) => {
+      fatal = true;
+      log.error({ err: e.message, stack: e.stack }, "fatal error: stopping the node");
+      process.exit(70);
+    },
+  });
+
+  const metadata = new MetadataState();
+  const addressOf = (id: NodeId): string | undefined => metadata.nodes.get(id)?.address ?? peers.get(id);
+  const nodes = ids.map((id) => ({ id, address: peers.get(id)! }));
+  const freshController = await bootstrapIfNew(store, CONTROLLER_GROUP, { voters: controllerVoters, learners: ids.slice(CONTROLLER_VOTERS_MAX) }, initialMetadata(nodes));
+  const partitions = new BrokerPartitions(nodeId, multiraft, store, log.child({ component: "broker" }));
+  new ControllerBackend(nodeId, metadata, partitions, log.child({ component: "controller" }));
+  multiraft.addGroup(CONTROLLER_GROUP, metadata);
+  const frontend = new ControllerFrontend(multiraft, metadata, addressOf, REQUEST_TIMEOUT_MS);
+  const broker = new Broker(metadata, partitions, multiraft, store, clock, addressOf);
+
+  let accepting = true;
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
+  const brokerPackage = loadBrokerPackage();
+  server.addService(brokerPackage.service, brokerServiceImplementation({
+    clusterId, nodeId, metadata, frontend, broker, controllerVoters: () => controllerVoters, accepting: () => accepting,
+  }));
+  transport.addTo(server);
+  const health = new HealthImplementation({ "": "SERVING", "raftmq.broker.v1.Broker": "SERVING" });
+  health.addToServer(server);
+  new ReflectionService(brokerPackage.definition).addToServer(server);
+  await bindServer(server, options.listen);
+  multiraft.start();
+  // The first controller voter of a new cluster campaigns at once rather than after a timeout.
+  if (freshController && controllerVoters[0] === nodeId) multiraft.campaign(CONTROLLER_GROUP);
+  log.info({ listen: options.listen, peers: Object.fromEntries(peers), clusterId, controllerVoters }, "node started");
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      const deadline = clock.monotonicMs() + (options.shutdownTimeoutMs ?? 5000);
+      health.setStatus("", "NOT_SERVING");
+      if (!fatal) await handOffLeaderships(multiraft, clock, deadline, log);
+      accepting = false;
+      await shutdownServer(server, Math.max(100, deadline - clock.monotonicMs()));
+      await multiraft.close();
+      await transport.close();
+      await store.close();
+      log.info({}, "node stopped");
+    })();
+    return closing;
+  };
+  return { id: nodeId, address: options.listen, close };
+}
+
+function validateOptions(o: NodeOptions): void {
+  if (!Number.isInteger(o.id) || o.id <= 0) throw new RangeError(`--id must be a positive integer, got ${o.id}`);
+  if (!o.peers.has(o.id)) throw new RangeError(`--peers must include this node (${o.id}), got ${[...o.peers.keys()].join(",")}`);
+  if (o.peers.get(o.id) !== o.listen) {
+    throw new RangeError(`--listen (${o.listen}) must equal this node's address in --peers (${o.peers.get(o.id)})`);
+  }
+}
+
+function bindServer(server: grpc.Server, listen: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, port) => {
+      if (err) reject(new Error(`cannot listen on ${listen}: ${err.message}`));
+      else resolve(port);
+    });
+  });
+}
+
+function shutdownServer(server: grpc.Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, timeoutMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
