@@ -84,7 +84,9 @@ export class Raft {
     const { hardState, confState } = this.cfg.storage.initialState();
     this.applyConfState(confState);
     this.loadHardState(hardState);
-    if (this.cfg.applied !== undefined && this.cfg.applied > 0) this.log.appliedTo(this.cfg.applied);
+    // Restart from the snapshot (which may be newer than the compaction point) unless told otherwise.
+    const applied = this.cfg.applied ?? this.cfg.storage.snapshot().metadata.index;
+    if (applied > 0) this.log.appliedTo(applied);
     this.becomeFollower(this.term, NO_NODE);
   }
 
@@ -521,8 +523,10 @@ export class Raft {
       return;
     }
     const wasPaused = pr.isPaused();
-    // A probe answered at exactly our match also proves the logs match there.
-    if (!pr.maybeUpdate(m.index) && !(pr.match === m.index && pr.state === "probe")) return;
+    // A probe answered at exactly our match also proves the logs match there. (Index 0 is never a
+    // real acknowledgement — every group starts from a snapshot at index >= 1 — but it is what a
+    // node answers to an append from an older term; it must not count.)
+    if (!pr.maybeUpdate(m.index) && !(pr.match === m.index && pr.state === "probe" && m.index > 0)) return;
     if (pr.state === "probe") pr.becomeReplicate();
     else if (pr.state === "snapshot" && pr.match + 1 >= this.log.firstIndex()) {
       pr.becomeProbe();
@@ -544,6 +548,9 @@ export class Raft {
   private handleHeartbeatResponse(m: Message, pr: Progress): void {
     pr.recentActive = true;
     pr.probeSent = false;
+    // Acknowledgements of appends may have been lost while the window was full: free one slot so
+    // that replication moves again (a gap makes the follower reject, and we probe from its match).
+    if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
     if (m.context === "") return;
     const acks = this.readOnly.recvAck(m.from, m.context);

@@ -50,6 +50,12 @@ export class Inflights {
     if (this.count === 0) this.start = 0;
   }
 
+  /** Frees the oldest message (its acknowledgement may have been lost): lets a stalled window move. */
+  freeFirstOne(): void {
+    if (this.count === 0) return;
+    this.freeLE(this.indexes[this.start]!);
+  }
+
   /** Whether no more messages may be sent: the count or the byte budget is used up. */
   full(): boolean {
     return this.count === this.maxCount || (this.maxBytes !== 0 && this.bytes >= this.maxBytes);
