@@ -92,6 +92,8 @@ const EARLY_TYPES = new Set<Message["type"]>(["app", "heartbeat", "snap", "timeo
 
 export class MultiRaft {
   private readonly groups = new Map<GroupId, Group>();
+  /** Groups that may have a Ready: touched since they were last checked. Idle groups cost nothing. */
+  private dirty = new Set<Group>();
   private readonly tickIntervalMs: number;
   private tickTimer: TimerHandle | undefined;
   private roundTimer: TimerHandle | undefined;
@@ -109,10 +111,11 @@ export class MultiRaft {
     this.log = opts.logger.child({ component: "multiraft" });
     opts.transport.onReceive((from, msgs) => this.receive(from, msgs));
     opts.transport.onUnreachable((to, groups) => {
-      for (const g of groups) this.groups.get(g)?.node.reportUnreachable(to);
+      for (const id of groups) this.touch(id)?.node.reportUnreachable(to);
+      this.scheduleRound();
     });
     opts.transport.onSnapshotStatus((to, group, ok) => {
-      this.groups.get(group)?.node.reportSnapshot(to, ok);
+      this.touch(group)?.node.reportSnapshot(to, ok);
       this.scheduleRound();
     });
   }
@@ -122,7 +125,10 @@ export class MultiRaft {
     assert(this.tickTimer === undefined, "MultiRaft started twice");
     const loop = (): void => {
       if (this.closed) return;
-      for (const g of this.groups.values()) g.node.tick();
+      for (const g of this.groups.values()) {
+        g.node.tick();
+        this.dirty.add(g);
+      }
       this.scheduleRound();
       this.tickTimer = this.opts.clock.setTimer(this.tickIntervalMs, loop);
     };
@@ -146,7 +152,15 @@ export class MultiRaft {
     if (snap.metadata.index > 0) sm.restore(snap);
     g.applied = snap.metadata.index;
     this.groups.set(group, g);
+    this.dirty.add(g);
     this.scheduleRound();
+  }
+
+  /** The group, marked as possibly having a Ready. */
+  private touch(group: GroupId): Group | undefined {
+    const g = this.groups.get(group);
+    if (g !== undefined) this.dirty.add(g);
+    return g;
   }
 
   /** Stops hosting `group` (its stored data stays until dropped from the store). */
@@ -155,6 +169,7 @@ export class MultiRaft {
     if (g === undefined) return;
     g.removed = true;
     this.groups.delete(group);
+    this.dirty.delete(g);
     this.failAll(g, () => new ProposalDroppedError(group, "the replica was removed from this node"));
   }
 
@@ -191,7 +206,7 @@ export class MultiRaft {
   }
 
   private proposeWith(group: GroupId, timeoutMs: number, fn: (node: RawNode) => ReturnType<RawNode["propose"]>): Promise<LogIndex> {
-    const g = this.groups.get(group);
+    const g = this.touch(group);
     if (g === undefined) return Promise.reject(new NotLeaderError(group, 0, "this node hosts no replica of the group"));
     const result = fn(g.node);
     if (!result.ok) return Promise.reject(new NotLeaderError(group, result.lead, result.reason));
@@ -213,7 +228,7 @@ export class MultiRaft {
    * it, so that reading local state then is linearizable.
    */
   readIndex(group: GroupId, timeoutMs: number): Promise<LogIndex> {
-    const g = this.groups.get(group);
+    const g = this.touch(group);
     if (g === undefined) return Promise.reject(new NotLeaderError(group, 0, "this node hosts no replica of the group"));
     const context = `r${++this.readSeq}`;
     if (!g.node.readIndex(context)) return Promise.reject(new NotLeaderError(group, 0, "no leader is known"));
@@ -228,13 +243,13 @@ export class MultiRaft {
   }
 
   transferLeadership(group: GroupId, to: NodeId): void {
-    this.groups.get(group)?.node.transferLeadership(to);
+    this.touch(group)?.node.transferLeadership(to);
     this.scheduleRound();
   }
 
   /** Campaigns for `group` now (used to speed up the first election of a new group). */
   campaign(group: GroupId): void {
-    this.groups.get(group)?.node.campaign();
+    this.touch(group)?.node.campaign();
     this.scheduleRound();
   }
 
@@ -261,9 +276,8 @@ export class MultiRaft {
   private receive(from: NodeId, msgs: readonly GroupMessage[]): void {
     if (this.closed) return;
     for (const { group, message } of msgs) {
-      const g = this.groups.get(group);
-      if (g === undefined || message.from !== from) continue;
-      g.node.step(message);
+      if (message.from !== from) continue;
+      this.touch(group)?.node.step(message);
     }
     this.scheduleRound();
   }
@@ -286,25 +300,24 @@ export class MultiRaft {
     if (this.closed || this.roundRunning) return;
     this.roundRunning = true;
     try {
+      const candidates = this.dirty;
+      this.dirty = new Set();
       const batch: { g: Group; rd: Ready }[] = [];
-      for (const g of this.groups.values()) if (g.node.hasReady()) batch.push({ g, rd: g.node.ready() });
+      for (const g of candidates) if (!g.removed && g.node.hasReady()) batch.push({ g, rd: g.node.ready() });
       if (batch.length > 0) await this.processBatch(batch);
-      for (const g of this.groups.values()) this.loadMisses(g);
+      for (const g of candidates) this.loadMisses(g);
+      // After advance() a group may have more to do (entries committed by its own persistence).
+      for (const { g } of batch) if (!g.removed) this.dirty.add(g);
     } catch (e) {
       this.opts.onFatal(e instanceof Error ? e : new Error(String(e)));
       return;
     } finally {
       this.roundRunning = false;
     }
-    if (this.roundAgain || this.anyReady()) {
+    if (this.roundAgain || this.dirty.size > 0) {
       this.roundAgain = false;
       this.scheduleRound();
     }
-  }
-
-  private anyReady(): boolean {
-    for (const g of this.groups.values()) if (g.node.hasReady()) return true;
-    return false;
   }
 
   private async processBatch(batch: readonly { g: Group; rd: Ready }[]): Promise<void> {
@@ -395,7 +408,10 @@ export class MultiRaft {
   private loadMisses(g: Group): void {
     for (const { lo, hi } of g.storage.takeMisses()) {
       this.opts.store.load(g.id, lo, hi).then(
-        () => this.scheduleRound(),
+        () => {
+          this.touch(g.id);
+          this.scheduleRound();
+        },
         (e: unknown) => this.log.warn({ group: g.id, lo, hi, err: String(e) }, "failed to load log range"),
       );
     }
