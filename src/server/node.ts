@@ -119,9 +119,10 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
       health.setStatus("", "NOT_SERVING");
       if (!fatal) await handOffLeaderships(multiraft, clock, deadline, log);
       accepting = false;
-      await shutdownServer(server, Math.max(100, deadline - clock.monotonicMs()));
+      // Peer streams never end on their own: close the transport before the server drains.
       await multiraft.close();
       await transport.close();
+      await shutdownServer(server, Math.max(100, deadline - clock.monotonicMs()));
       await store.close();
       log.info({}, "node stopped");
     })();
