@@ -78,6 +78,8 @@ class Group {
   soft: SoftState = { lead: 0, role: "follower" };
   applied: LogIndex = 0;
   removed = false;
+  /** Log ranges being loaded from disk ("lo-hi"), so a miss is loaded once. */
+  readonly loading = new Set<string>();
 
   constructor(
     readonly id: GroupId,
@@ -307,7 +309,8 @@ export class MultiRaft {
       if (batch.length > 0) await this.processBatch(batch);
       for (const g of candidates) this.loadMisses(g);
       // After advance() a group may have more to do (entries committed by its own persistence).
-      for (const { g } of batch) if (!g.removed) this.dirty.add(g);
+      // A Ready that carried nothing was waiting for a load; the load's completion touches it.
+      for (const { g, rd } of batch) if (!g.removed && !isEmptyReady(rd)) this.dirty.add(g);
     } catch (e) {
       this.opts.onFatal(e instanceof Error ? e : new Error(String(e)));
       return;
@@ -407,12 +410,20 @@ export class MultiRaft {
 
   private loadMisses(g: Group): void {
     for (const { lo, hi } of g.storage.takeMisses()) {
+      const key = `${lo}-${hi}`;
+      if (g.loading.has(key)) continue;
+      g.loading.add(key);
       this.opts.store.load(g.id, lo, hi).then(
         () => {
+          g.loading.delete(key);
           this.touch(g.id);
           this.scheduleRound();
         },
-        (e: unknown) => this.log.warn({ group: g.id, lo, hi, err: String(e) }, "failed to load log range"),
+        (e: unknown) => {
+          // A range that cannot be read (corruption) must stop the node, never be served around.
+          g.loading.delete(key);
+          this.opts.onFatal(new Error(`group ${g.id}: cannot load log range [${lo}, ${hi}): ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
+        },
       );
     }
   }
@@ -431,6 +442,18 @@ export class MultiRaft {
     await this.roundDone;
     for (const g of this.groups.values()) this.failAll(g, () => new ProposalDroppedError(g.id, "the node is shutting down"));
   }
+}
+
+function isEmptyReady(rd: Ready): boolean {
+  return (
+    rd.messages.length === 0 &&
+    rd.entries.length === 0 &&
+    rd.committedEntries.length === 0 &&
+    rd.readStates.length === 0 &&
+    rd.hardState === undefined &&
+    rd.snapshot === undefined &&
+    rd.softState === undefined
+  );
 }
 
 function addTo(map: Map<NodeId, GroupMessage[]>, to: NodeId, gm: GroupMessage): void {
