@@ -95,6 +95,28 @@ export class Broker {
     }
   }
 
+  /**
+   * Retention: compacts every hosted partition up to its last batch older than the topic's
+   * retention (broker time). Each replica does this on its own; a follower that falls behind the
+   * new log start gets a snapshot. Returns how many partitions were compacted.
+   */
+  async enforceRetention(): Promise<number> {
+    const now = this.clock.wallMs();
+    let compacted = 0;
+    for (const { topic, partition } of this.metadata.allPartitions()) {
+      const state = this.partitions.state(partition.group);
+      if (state === undefined) continue;
+      const point = state.retentionPoint(now - topic.retentionMs);
+      if (point === undefined) continue;
+      const { confState, data } = state.snapshotAt(point);
+      if (await this.multiraft.compactTo(partition.group, point, confState, data)) {
+        state.compactedTo(point);
+        compacted++;
+      }
+    }
+    return compacted;
+  }
+
   /** Partition views of a topic as this node knows them. */
   describe(topic: TopicRecord): PartitionView[] {
     return topic.partitions.map((p) => this.view(p));

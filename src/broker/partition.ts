@@ -9,7 +9,7 @@
  *   high watermark after applying 6: 6
  */
 import type { GroupId, LogIndex, Offset } from "../lib/ids.js";
-import type { Entry, Snapshot } from "../raft/index.js";
+import { decodeConfChange, nextConfState, type ConfState, type Entry, type Snapshot } from "../raft/index.js";
 import type { GroupStateMachine } from "../multiraft/multiraft.js";
 import { KIND_RECORDS, decodeBatch, readBatchHeader, type StoredRecord } from "./record-batch.js";
 
@@ -28,9 +28,12 @@ export class PartitionState implements GroupStateMachine {
   nextOffset: Offset = 0;
   /** Highest applied Raft index. */
   appliedIndex: LogIndex = 0;
-  // Parallel arrays, ascending: batch entries' Raft index and base offset.
+  // Parallel arrays, ascending: batch entries' Raft index, base offset and broker timestamp.
   private readonly batchIndexes: LogIndex[] = [];
   private readonly batchOffsets: Offset[] = [];
+  private readonly batchTimestamps: number[] = [];
+  /** Membership changes since the last snapshot, to know the membership at any retained index. */
+  private confHistory: { index: LogIndex; conf: ConfState }[] = [];
   private waiters: (() => void)[] = [];
 
   constructor(readonly group: GroupId) {}
@@ -38,11 +41,16 @@ export class PartitionState implements GroupStateMachine {
   apply(entries: readonly Entry[]): void {
     for (const e of entries) {
       this.appliedIndex = e.index;
-      if (e.type !== "normal" || e.data.byteLength === 0) continue;
+      if (e.type === "conf") {
+        this.applyConfEntry(e);
+        continue;
+      }
+      if (e.data.byteLength === 0) continue;
       const header = readBatchHeader(e.data);
       if (header === undefined || header.kind !== KIND_RECORDS) continue;
       this.batchIndexes.push(e.index);
       this.batchOffsets.push(this.nextOffset);
+      this.batchTimestamps.push(header.brokerTimestampMs);
       this.nextOffset += header.count;
     }
     if (this.waiters.length > 0) {
@@ -59,21 +67,55 @@ export class PartitionState implements GroupStateMachine {
     this.appliedIndex = snapshot.metadata.index;
     this.batchIndexes.length = 0;
     this.batchOffsets.length = 0;
+    this.batchTimestamps.length = 0;
+    this.confHistory = [{ index: snapshot.metadata.index, conf: snapshot.metadata.confState }];
   }
 
   snapshotData(): Uint8Array {
-    const state: PartitionSnapshot = { nextOffset: this.nextOffset };
-    return new TextEncoder().encode(JSON.stringify(state));
+    return encodeSnapshot({ nextOffset: this.nextOffset });
   }
 
-  /** Forgets batches at or below a compaction point (retention). */
+  private applyConfEntry(e: Entry): void {
+    const current = this.confHistory[this.confHistory.length - 1];
+    if (current === undefined) return; // restore() always runs first; nothing to track without a base
+    const next = nextConfState(current.conf, decodeConfChange(e.data));
+    if (next !== undefined) this.confHistory.push({ index: e.index, conf: next });
+  }
+
+  /**
+   * The last batch index whose records are all older than `cutoffMs` (broker time): where
+   * retention may compact to. Undefined if no batch is that old.
+   */
+  retentionPoint(cutoffMs: number): LogIndex | undefined {
+    // Timestamps only grow within one leadership, but may step back across leaders: scan, bounded by the table.
+    let last = -1;
+    for (let i = 0; i < this.batchTimestamps.length && this.batchTimestamps[i]! < cutoffMs; i++) last = i;
+    return last < 0 ? undefined : this.batchIndexes[last];
+  }
+
+  /** The snapshot of this partition as of applied index `index`: its membership then and its data. */
+  snapshotAt(index: LogIndex): { confState: ConfState; data: Uint8Array } {
+    let conf: ConfState | undefined;
+    for (const h of this.confHistory) if (h.index <= index) conf = h.conf;
+    if (conf === undefined) throw new Error(`partition ${this.group}: no membership known at index ${index}`);
+    // The offset at `index` is the base offset of the first batch after it.
+    const after = upperBound(this.batchIndexes, index);
+    const nextOffset = after < this.batchOffsets.length ? this.batchOffsets[after]! : this.nextOffset;
+    return { confState: conf, data: encodeSnapshot({ nextOffset }) };
+  }
+
+  /** Forgets batches at or below a compaction point (retention): their records are gone. */
   compactedTo(index: LogIndex): void {
     let drop = 0;
     while (drop < this.batchIndexes.length && this.batchIndexes[drop]! <= index) drop++;
-    if (drop === 0) return;
     this.batchIndexes.splice(0, drop);
     this.batchOffsets.splice(0, drop);
+    this.batchTimestamps.splice(0, drop);
     this.logStartOffset = this.batchOffsets[0] ?? this.nextOffset;
+    // Keep the membership in force at `index` as the new base.
+    let base = 0;
+    for (let i = 0; i < this.confHistory.length; i++) if (this.confHistory[i]!.index <= index) base = i;
+    this.confHistory = this.confHistory.slice(base);
   }
 
   /** The base offset of the batch stored at Raft index `index`, if that entry is an applied batch. */
@@ -125,6 +167,10 @@ export class PartitionState implements GroupStateMachine {
     });
     return { promise, cancel };
   }
+}
+
+function encodeSnapshot(state: PartitionSnapshot): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(state));
 }
 
 function decodeSnapshot(index: LogIndex, data: Uint8Array): PartitionSnapshot {

@@ -6,18 +6,20 @@
 import { BrokerError, NotLeaderError } from "../lib/errors.js";
 import type { NodeId } from "../lib/ids.js";
 import type { MultiRaft } from "../multiraft/multiraft.js";
-import { CONTROLLER_GROUP, encodeCommand, type MetadataState, type TopicRecord } from "./metadata.js";
+import { CONTROLLER_GROUP, encodeCommand, type MetadataCommand, type MetadataState, type TopicRecord } from "./metadata.js";
 
 export const TOPIC_NAME_PATTERN = /^[a-zA-Z0-9._-]{1,249}$/;
 export const PARTITIONS_MAX = 10_000;
 export const RECORD_BYTES_MAX_LIMIT = 64 * 1024 * 1024;
 export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
+export const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 export interface CreateTopicSpec {
   readonly name: string;
   readonly partitions?: number;
   readonly replicationFactor?: number;
   readonly maxRecordBytes?: number;
+  readonly retentionMs?: number;
 }
 
 export class ControllerFrontend {
@@ -59,7 +61,7 @@ export class ControllerFrontend {
     throw new NotLeaderError(CONTROLLER_GROUP, lead, "metadata changes go to the controller leader", this.addressOf(lead));
   }
 
-  private validateCreate(spec: CreateTopicSpec): { op: "createTopic"; name: string; partitions: number; replicationFactor: number; maxRecordBytes: number } {
+  private validateCreate(spec: CreateTopicSpec): Extract<MetadataCommand, { op: "createTopic" }> {
     const { name } = spec;
     if (typeof name !== "string" || !TOPIC_NAME_PATTERN.test(name)) {
       throw invalid(`topic name ${JSON.stringify(name)} is not valid: use 1-249 characters of letters, digits, '.', '_' and '-'`);
@@ -77,7 +79,9 @@ export class ControllerFrontend {
     if (!Number.isInteger(maxRecordBytes) || maxRecordBytes < 1 || maxRecordBytes > RECORD_BYTES_MAX_LIMIT) {
       throw invalid(`max record bytes must be from 1 to ${RECORD_BYTES_MAX_LIMIT}, got ${spec.maxRecordBytes}`);
     }
-    return { op: "createTopic", name, partitions, replicationFactor, maxRecordBytes };
+    const retentionMs = spec.retentionMs || DEFAULT_RETENTION_MS;
+    if (!Number.isSafeInteger(retentionMs) || retentionMs < 1) throw invalid(`retention ms must be a positive integer, got ${spec.retentionMs}`);
+    return { op: "createTopic", name, partitions, replicationFactor, maxRecordBytes, retentionMs };
   }
 }
 

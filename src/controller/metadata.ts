@@ -31,13 +31,22 @@ export interface TopicRecord {
   readonly id: number;
   readonly replicationFactor: number;
   readonly maxRecordBytes: number;
+  /** Records older than this (broker time) are deleted from the partitions' start. */
+  readonly retentionMs: number;
   readonly partitions: readonly PartitionRecord[];
   /** The controller log index of the command that created it. */
   readonly createdIndex: LogIndex;
 }
 
 export type MetadataCommand =
-  | { readonly op: "createTopic"; readonly name: string; readonly partitions: number; readonly replicationFactor: number; readonly maxRecordBytes: number }
+  | {
+      readonly op: "createTopic";
+      readonly name: string;
+      readonly partitions: number;
+      readonly replicationFactor: number;
+      readonly maxRecordBytes: number;
+      readonly retentionMs: number;
+    }
   | { readonly op: "deleteTopic"; readonly name: string };
 
 interface MetadataImage {
@@ -125,7 +134,15 @@ export class MetadataState implements GroupStateMachine {
     for (let p = 0; p < cmd.partitions; p++) {
       partitions.push({ partition: p, group: this.nextGroup++, replicas: placeReplicas(nodeIds, rf, id + p) });
     }
-    this.topics.set(cmd.name, { name: cmd.name, id, replicationFactor: rf, maxRecordBytes: cmd.maxRecordBytes, partitions, createdIndex: index });
+    this.topics.set(cmd.name, {
+      name: cmd.name,
+      id,
+      replicationFactor: rf,
+      maxRecordBytes: cmd.maxRecordBytes,
+      retentionMs: cmd.retentionMs,
+      partitions,
+      createdIndex: index,
+    });
     return true;
   }
 

@@ -16,6 +16,7 @@ import type { Random } from "../lib/random.js";
 import {
   RawNode,
   type ConfChange,
+  type ConfState,
   type Entry,
   type Message,
   type RaftConfig,
@@ -256,21 +257,18 @@ export class MultiRaft {
   }
 
   /**
-   * Takes a snapshot of `group` at its applied index and compacts the log up to it. Only entries
-   * the state machine no longer needs may be discarded; the caller decides when (retention).
+   * Compacts `group`'s log up to `index` (which must be applied here), recording a snapshot of the
+   * state machine as of `index`: its membership then and its data. The state machine decides what
+   * and when (retention); every replica compacts on its own. Returns false if there is nothing to do.
    */
-  async compact(group: GroupId): Promise<LogIndex | undefined> {
+  async compactTo(group: GroupId, index: LogIndex, confState: ConfState, data: Uint8Array): Promise<boolean> {
     const g = this.groups.get(group);
-    if (g === undefined) return undefined;
-    const status = g.node.status();
-    const index = g.applied;
-    if (index <= status.firstIndex - 1) return undefined;
-    const snapshot: Snapshot = {
-      metadata: { index, term: g.storage.term(index), confState: status.confState },
-      data: g.sm.snapshotData(),
-    };
+    if (g === undefined) return false;
+    assert(index <= g.applied, () => `group ${group}: compaction point ${index} is beyond the applied index ${g.applied}`);
+    if (index <= g.storage.firstIndex() - 1) return false;
+    const snapshot: Snapshot = { metadata: { index, term: g.storage.term(index), confState }, data };
     await this.opts.store.compact(group, snapshot);
-    return index;
+    return true;
   }
 
   // ---------------------------------------------------------------- the ready loop

@@ -22,10 +22,11 @@
  * ever acknowledging an entry that is not durable on a quorum.
  */
 export type { RaftConfig } from "./config.js";
+export { isValidConfChange, nextConfState } from "./confchange.js";
 export type { ConfChange, ConfState, Entry, EntryType, HardState, Message, MessageType, Snapshot, SnapshotMetadata } from "./messages.js";
 export { decodeConfChange, encodeConfChange, entrySizeBytes, message } from "./messages.js";
 export type { ProposalRejection, ProposeResult, RaftRole, ReadState, Ready, SoftState } from "./ready.js";
 export type { InitialState, Storage } from "./storage.js";
-export { LogCompactedError, LogUnavailableError, MemoryStorage, SnapshotUnavailableError } from "./storage.js";
+export { bootstrapSnapshot, LogCompactedError, LogUnavailableError, MemoryStorage, SnapshotUnavailableError } from "./storage.js";
 export type { ProgressStatus, Status } from "./raw-node.js";
 export { RawNode } from "./raw-node.js";

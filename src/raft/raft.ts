@@ -22,6 +22,7 @@ import {
   type MessageType,
   type Snapshot,
 } from "./messages.js";
+import { isValidConfChange, nextConfState } from "./confchange.js";
 import { ReadOnly } from "./read-only.js";
 import type { ProposeResult, RaftRole, ReadState } from "./ready.js";
 import { LogCompactedError, LogUnavailableError, SnapshotUnavailableError } from "./storage.js";
@@ -688,17 +689,7 @@ export class Raft {
   }
 
   private validConfChange(cc: ConfChange): boolean {
-    if (!Number.isInteger(cc.nodeId) || cc.nodeId <= 0) return false;
-    const isVoter = this.voters.has(cc.nodeId);
-    const isLearner = this.learners.has(cc.nodeId);
-    switch (cc.type) {
-      case "addVoter":
-        return !isVoter;
-      case "addLearner":
-        return !isVoter && !isLearner; // no demotion of voters
-      case "removeNode":
-        return (isVoter && this.voters.size > 1) || isLearner;
-    }
+    return isValidConfChange(this.confState(), cc);
   }
 
   // ---------------------------------------------------------------- membership
@@ -715,27 +706,16 @@ export class Raft {
 
   /** Applies a committed membership change (called as the host applies the entry). */
   applyConfChange(cc: ConfChange): void {
-    if (this.voters.size === 0 && this.learners.size === 0) {
-      // A joining node must learn the membership from a snapshot before it replays changes to it;
-      // replaying onto an empty membership would let it believe it forms a quorum alone.
-      this.logger.warn({ term: this.term, change: cc }, "ignored membership change: this node does not know the membership yet");
+    const next = nextConfState(this.confState(), cc);
+    if (next === undefined) {
+      // A joining node must learn the membership from a snapshot before it replays changes to it
+      // (replaying onto an empty membership would let it believe it forms a quorum alone); a
+      // change that no longer applies is skipped the same way on every replica.
+      this.logger.warn({ term: this.term, change: cc }, "ignored membership change that does not apply");
       return;
     }
-    if (!this.validConfChange(cc)) {
-      this.logger.warn({ term: this.term, change: cc }, "ignored membership change that no longer applies");
-      return;
-    }
-    const voters = new Set(this.voters);
-    const learners = new Set(this.learners);
-    if (cc.type === "addVoter") {
-      learners.delete(cc.nodeId);
-      voters.add(cc.nodeId);
-    } else if (cc.type === "addLearner") {
-      learners.add(cc.nodeId);
-    } else {
-      voters.delete(cc.nodeId);
-      learners.delete(cc.nodeId);
-    }
+    const voters = new Set(next.voters);
+    const learners = new Set(next.learners);
     this.voters = voters;
     this.learners = learners;
     this.logger.info({ term: this.term, change: cc, voters: [...voters], learners: [...learners] }, "applied membership change");

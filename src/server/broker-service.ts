@@ -63,7 +63,7 @@ function unary<Req, Res>(deps: BrokerServiceDeps, fn: Handler<Req, Res>) {
 export function brokerServiceImplementation(deps: BrokerServiceDeps): UntypedServiceImplementation {
   const { frontend, broker, metadata } = deps;
   return {
-    CreateTopic: unary(deps, async (req: { name: string; partitions: number; replicationFactor: number; maxRecordBytes: number }) => {
+    CreateTopic: unary(deps, async (req: { name: string; partitions: number; replicationFactor: number; maxRecordBytes: number; retentionMs: number }) => {
       const topic = await frontend.createTopic(req);
       return { topic: topicInfo(topic, broker.describe(topic)) };
     }),
@@ -115,6 +115,7 @@ function topicInfo(topic: TopicRecord, views: readonly PartitionView[]) {
     id: topic.id,
     replicationFactor: topic.replicationFactor,
     maxRecordBytes: topic.maxRecordBytes,
+    retentionMs: topic.retentionMs,
     partitions: views.map((v) => ({
       partition: v.partition.partition,
       replicas: v.partition.replicas,

@@ -42,6 +42,8 @@ export interface NodeOptions {
   readonly electionTicks?: number;
   /** Bound on the graceful shutdown. Default 5000 ms. */
   readonly shutdownTimeoutMs?: number;
+  /** How often retention runs over the partitions. Default 30000 ms. */
+  readonly retentionCheckIntervalMs?: number;
 }
 
 export interface RunningNode {
@@ -108,6 +110,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   new ReflectionService(brokerPackage.definition).addToServer(server);
   await bindServer(server, options.listen);
   multiraft.start();
+  const retention = startRetention(broker, clock, options.retentionCheckIntervalMs ?? 30_000, log);
   // The first controller voter of a new cluster campaigns at once rather than after a timeout.
   if (freshController && controllerVoters[0] === nodeId) multiraft.campaign(CONTROLLER_GROUP);
   log.info({ listen: options.listen, peers: Object.fromEntries(peers), clusterId, controllerVoters }, "node started");
@@ -117,7 +120,10 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     closing ??= (async () => {
       const deadline = clock.monotonicMs() + (options.shutdownTimeoutMs ?? 5000);
       health.setStatus("", "NOT_SERVING");
-      if (!fatal) await handOffLeaderships(multiraft, clock, deadline, log);
+      retention.stop();
+      // Hand-off is bounded tighter than the whole shutdown: when every node stops at once, the
+      // peers cannot take over and waiting longer only delays the stop.
+      if (!fatal) await handOffLeaderships(multiraft, clock, Math.min(deadline, clock.monotonicMs() + 2000), log);
       accepting = false;
       // Peer streams never end on their own: close the transport before the server drains.
       await multiraft.close();
@@ -129,6 +135,27 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     return closing;
   };
   return { id: nodeId, address: options.listen, close };
+}
+
+/** Runs retention periodically, one pass at a time. */
+function startRetention(broker: Broker, clock: RealClock, intervalMs: number, log: Logger): { stop(): void } {
+  let stopped = false;
+  let timer = clock.setTimer(intervalMs, function pass(): void {
+    broker.enforceRetention().then(
+      (n) => {
+        if (n > 0) log.info({ partitions: n }, "retention compacted partitions");
+      },
+      (e: unknown) => log.warn({ err: String(e) }, "retention pass failed"),
+    ).finally(() => {
+      if (!stopped) timer = clock.setTimer(intervalMs, pass);
+    });
+  });
+  return {
+    stop: () => {
+      stopped = true;
+      timer.cancel();
+    },
+  };
 }
 
 function validateOptions(o: NodeOptions): void {
