@@ -1,0 +1,422 @@
+/**
+ * RaftmqClient: topics administration, produce and fetch against a raftmq cluster.
+ *
+ * Routing. Produce and Fetch go to the partition's leader, found in the metadata cache. A broker
+ * that is not the leader answers NOT_LEADER with the leader's id and address in trailers; the
+ * client notes the new leader and retries there at once. Without a hint, or when a broker is
+ * unreachable, shutting down, or the partition has no known leader, the client invalidates its
+ * metadata and retries after a backoff. Topic administration goes to the controller leader when
+ * known, else to the brokers in turn, and follows NOT_LEADER redirects the same way.
+ *
+ * Retries are bounded in count and time (retry.ts). Writes are not retried after a timeout (the
+ * outcome is unknown, the error says so); they are retried after a lost connection, which makes
+ * produce at-least-once: a record keeps its id across retries, so duplicates are recognisable.
+ */
+import { randomInt, randomUUID } from "node:crypto";
+import type { Clock } from "../lib/clock.js";
+import { BrokerError } from "../lib/errors.js";
+import { silentLogger, type Logger } from "../lib/logger.js";
+import { SeededRandom, type Random } from "../lib/random.js";
+import { ChannelPool } from "./channels.js";
+import { InvalidArgumentError, ShuttingDownError, UnavailableError, UnknownPartitionError, UnknownTopicError } from "./errors.js";
+import { MetadataCache, type MetadataView } from "./metadata-cache.js";
+import { Partitioner } from "./partitioner.js";
+import { Producer, type ProducerOptions, type ProducerTarget } from "./producer.js";
+import { fromWireRecord, toWireRecord, type FetchResult, type ProduceRecord, type ProduceResult } from "./records.js";
+import { RETRY_POLICY_DEFAULT, withRetries, type RetryDecision, type RetryDeps, type RetryPolicy } from "./retry.js";
+import { systemClock } from "./system-clock.js";
+import type { BrokerMethod, BrokerMethods, ClusterMetadata, TopicInfo, WireRecord } from "./wire.js";
+
+export interface ClientOptions {
+  /** Bootstrap brokers, "host:port"; any one that answers is enough to learn the others. */
+  readonly brokers: readonly string[];
+  /** Default: the system clock. Drives backoffs, per-attempt timeouts, linger and record timestamps. */
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** Jitter of the backoffs. Default: seeded from the process's crypto randomness. */
+  readonly random?: Random;
+  /** Timeout of one attempt of a call (a fetch adds its maxWaitMs). Default 15000. */
+  readonly requestTimeoutMs?: number;
+  /** How long a broker may wait for a produce to commit (sent as timeout_ms). Default 10000; must be below requestTimeoutMs. */
+  readonly produceTimeoutMs?: number;
+  /** Timeout of one Metadata call to one broker. Default 5000. */
+  readonly metadataTimeoutMs?: number;
+  /** Metadata older than this is refreshed before use. Default 60000. */
+  readonly metadataMaxAgeMs?: number;
+  /** Retry bounds; unset fields take RETRY_POLICY_DEFAULT's. */
+  readonly retry?: Partial<RetryPolicy>;
+  /** Largest gRPC message sent or received, in bytes. Default 64 MiB. */
+  readonly messageBytesMax?: number;
+  /** Generates ids for records produced without one. Default: crypto.randomUUID. */
+  readonly newRecordId?: () => string;
+}
+
+export interface CreateTopicOptions {
+  /** Default 1. */
+  readonly partitions?: number;
+  /** Default (chosen by the broker): min(3, number of nodes). */
+  readonly replicationFactor?: number;
+  /** Default (chosen by the broker): 1 MiB. */
+  readonly maxRecordBytes?: number;
+}
+
+export interface ProduceOptions {
+  /** Send every record to this partition instead of routing by key. */
+  readonly partition?: number;
+}
+
+export interface FetchOptions {
+  /** Upper bound on the bytes of records returned (at least one record comes back). Default 1 MiB. */
+  readonly maxBytes?: number;
+  /** When nothing is committed at `offset` yet, wait up to this long for records. Default 0. */
+  readonly maxWaitMs?: number;
+}
+
+/** A partition's offsets as its leader knows them. */
+export interface PartitionOffsets {
+  readonly logStartOffset: number;
+  readonly highWatermark: number;
+}
+
+const REQUEST_TIMEOUT_MS_DEFAULT = 15_000;
+const PRODUCE_TIMEOUT_MS_DEFAULT = 10_000;
+const METADATA_TIMEOUT_MS_DEFAULT = 5_000;
+const METADATA_MAX_AGE_MS_DEFAULT = 60_000;
+const MESSAGE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+const FETCH_BYTES_MAX_DEFAULT = 1024 * 1024;
+const RECONNECT_BACKOFF_INITIAL_MS = 100;
+const RECONNECT_BACKOFF_MAX_MS = 2_000;
+
+/** What an operation may be retried after (see decide()). */
+type OperationKind = "read" | "admin-write" | "data-read" | "data-write";
+
+/**
+ * Creates a client for the cluster reachable through `options.brokers`. No I/O happens until the
+ * first call; connections are opened lazily, one channel per broker address.
+ */
+export function connect(options: ClientOptions): RaftmqClient {
+  return new RaftmqClient(options);
+}
+
+export class RaftmqClient {
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly pool: ChannelPool;
+  private readonly cache: MetadataCache;
+  private readonly partitioner = new Partitioner();
+  private readonly policy: RetryPolicy;
+  private readonly retryDeps: RetryDeps;
+  private readonly abort = new AbortController();
+  private readonly producers = new Set<Producer>();
+  private readonly brokers: readonly string[];
+  private readonly requestTimeoutMs: number;
+  private readonly produceTimeoutMs: number;
+  private readonly newRecordId: () => string;
+  /** Errors that no retry can fix (raised by routing after a fresh metadata view). */
+  private readonly finalErrors = new WeakSet<object>();
+  private closing: Promise<void> | undefined;
+
+  /** Use {@link connect}. */
+  constructor(options: ClientOptions) {
+    validateOptions(options);
+    this.brokers = [...options.brokers];
+    this.clock = options.clock ?? systemClock;
+    this.logger = (options.logger ?? silentLogger).child({ component: "client" });
+    this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT;
+    this.produceTimeoutMs = options.produceTimeoutMs ?? PRODUCE_TIMEOUT_MS_DEFAULT;
+    this.newRecordId = options.newRecordId ?? randomUUID;
+    this.policy = { ...RETRY_POLICY_DEFAULT, ...options.retry };
+    const random = options.random ?? new SeededRandom(randomInt(0, 2 ** 32));
+    this.retryDeps = { clock: this.clock, random, signal: this.abort.signal };
+    this.pool = new ChannelPool({
+      clock: this.clock,
+      messageBytesMax: options.messageBytesMax ?? MESSAGE_BYTES_MAX_DEFAULT,
+      reconnectBackoffInitialMs: RECONNECT_BACKOFF_INITIAL_MS,
+      reconnectBackoffMaxMs: RECONNECT_BACKOFF_MAX_MS,
+    });
+    this.cache = new MetadataCache({
+      pool: this.pool,
+      bootstrap: this.brokers,
+      clock: this.clock,
+      logger: this.logger,
+      timeoutMs: options.metadataTimeoutMs ?? METADATA_TIMEOUT_MS_DEFAULT,
+      maxAgeMs: options.metadataMaxAgeMs ?? METADATA_MAX_AGE_MS_DEFAULT,
+    });
+  }
+
+  /** Creates a topic. TopicExistsError if the name is taken, InvalidArgumentError for bad settings. */
+  async createTopic(name: string, options: CreateTopicOptions = {}): Promise<TopicInfo> {
+    const request = {
+      name,
+      partitions: options.partitions ?? 1,
+      replicationFactor: options.replicationFactor ?? 0,
+      maxRecordBytes: options.maxRecordBytes ?? 0,
+    };
+    const response = await this.adminCall("admin-write", "CreateTopic", request);
+    this.cache.invalidate();
+    return response.topic;
+  }
+
+  /** Deletes a topic and its records. UnknownTopicError if it does not exist. */
+  async deleteTopic(name: string): Promise<void> {
+    await this.adminCall("admin-write", "DeleteTopic", { name });
+    this.cache.invalidate();
+  }
+
+  /** Every topic, as the answering broker knows it. */
+  async listTopics(): Promise<TopicInfo[]> {
+    return (await this.adminCall("read", "ListTopics", {})).topics;
+  }
+
+  /** One topic: partitions, replicas, leaders. UnknownTopicError if it does not exist. */
+  async describeTopic(name: string): Promise<TopicInfo> {
+    return (await this.adminCall("read", "DescribeTopic", { name })).topic;
+  }
+
+  /** Fresh cluster metadata (nodes, controller leader, topics), from any broker; also refreshes the cache. */
+  async metadata(): Promise<ClusterMetadata> {
+    this.assertOpen();
+    const view = await withRetries(this.policy, this.retryDeps, () => this.cache.refresh(), (e) => this.decide("read", e));
+    return view.metadata;
+  }
+
+  /** Metadata from the broker at `address` only: one attempt, no retries, no cache update. */
+  metadataFrom(address: string, options: { timeoutMs?: number; topics?: string[] } = {}): Promise<ClusterMetadata> {
+    this.assertOpen();
+    return this.pool.call(address, "Metadata", { topics: options.topics ?? [] }, options.timeoutMs ?? this.requestTimeoutMs);
+  }
+
+  /** The log start offset and high watermark of a partition, asked of its leader. */
+  async partitionOffsets(topic: string, partition: number): Promise<PartitionOffsets> {
+    this.assertOpen();
+    return withRetries(this.policy, this.retryDeps, async () => {
+      const leader = await this.leaderOf(topic, partition);
+      const info = (await this.pool.call(leader.address, "DescribeTopic", { name: topic }, this.requestTimeoutMs)).topic;
+      const p = info.partitions.find((x) => x.partition === partition);
+      if (p === undefined || p.leader !== leader.id) {
+        throw new UnavailableError(`node ${leader.id} no longer leads ${topic}/${partition}; asking again`);
+      }
+      return { logStartOffset: p.logStartOffset, highWatermark: p.highWatermark };
+    }, (e) => this.decide("data-read", e));
+  }
+
+  /**
+   * Appends records to `topic`, each to the partition of its key (or round-robin without a key),
+   * or all to `options.partition`. Resolves with each record's partition and offset, in input
+   * order, once every partition's batch is committed. Atomic per partition, not across them: on
+   * failure, batches to other partitions may have been committed.
+   */
+  async produce(topic: string, records: readonly ProduceRecord[], options: ProduceOptions = {}): Promise<ProduceResult[]> {
+    this.assertOpen();
+    if (records.length === 0) throw new InvalidArgumentError("produce needs at least one record");
+    const wire = records.map((r) => this.toWire(r));
+    const partitions = await this.assignPartitions(topic, wire, options.partition);
+    const groups = new Map<number, number[]>();
+    partitions.forEach((p, i) => {
+      const indexes = groups.get(p);
+      if (indexes === undefined) groups.set(p, [i]);
+      else indexes.push(i);
+    });
+    const results = new Array<ProduceResult>(records.length);
+    const outcomes = await Promise.allSettled([...groups].map(async ([partition, indexes]) => {
+      const base = await this.produceBatch(topic, partition, indexes.map((i) => wire[i]!));
+      indexes.forEach((i, k) => (results[i] = { partition, offset: base + k }));
+    }));
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
+    return results;
+  }
+
+  /** Reads committed records of one partition from `offset` (see FetchOptions for the bounds). */
+  async fetch(topic: string, partition: number, offset: number, options: FetchOptions = {}): Promise<FetchResult> {
+    this.assertOpen();
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidArgumentError(`offset must be a non-negative integer, got ${offset}`);
+    const maxWaitMs = options.maxWaitMs ?? 0;
+    const request = { topic, partition, offset, maxBytes: options.maxBytes ?? FETCH_BYTES_MAX_DEFAULT, maxWaitMs };
+    const response = await this.dataCall("data-read", topic, partition, "Fetch", request, this.requestTimeoutMs + maxWaitMs);
+    return {
+      records: response.records.map((r) => fromWireRecord(r, partition)),
+      highWatermark: response.highWatermark,
+      logStartOffset: response.logStartOffset,
+      nextOffset: response.nextOffset,
+    };
+  }
+
+  /** A batching producer (see producer.ts). close() of the client flushes and closes it. */
+  producer(options: ProducerOptions = {}): Producer {
+    this.assertOpen();
+    const target: ProducerTarget = {
+      clock: this.clock,
+      partitioner: this.partitioner,
+      partitionCount: (topic) => this.partitionCount(topic),
+      toWire: (record) => this.toWire(record),
+      produceBatch: (topic, partition, records) => this.produceBatch(topic, partition, records),
+    };
+    const producer = new Producer(target, options);
+    this.producers.add(producer);
+    return producer;
+  }
+
+  /** Flushes and closes every producer, stops retries, cancels calls and closes every channel. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled([...this.producers].map((p) => p.close()));
+      this.abort.abort(new ShuttingDownError("the client is closed"));
+      this.pool.close();
+    })();
+    return this.closing;
+  }
+
+  /** Appends one batch to one partition; resolves with the offset of its first record. */
+  private async produceBatch(topic: string, partition: number, records: WireRecord[]): Promise<number> {
+    const request = { topic, partition, records, timeoutMs: this.produceTimeoutMs };
+    return (await this.dataCall("data-write", topic, partition, "Produce", request, this.requestTimeoutMs)).baseOffset;
+  }
+
+  private toWire(record: ProduceRecord): WireRecord {
+    return toWireRecord(record, this.newRecordId, this.clock.wallMs());
+  }
+
+  private async assignPartitions(topic: string, wire: readonly WireRecord[], explicit: number | undefined): Promise<number[]> {
+    const count = await this.partitionCount(topic);
+    if (explicit === undefined) return wire.map((r) => this.partitioner.partition(topic, r.key, count));
+    if (!Number.isInteger(explicit) || explicit < 0) throw new InvalidArgumentError(`partition must be a non-negative integer, got ${explicit}`);
+    if (explicit >= count) throw new UnknownPartitionError(`topic "${topic}" has partitions 0 to ${count - 1}; there is no partition ${explicit}`);
+    return wire.map(() => explicit);
+  }
+
+  /** The number of partitions of `topic`; UnknownTopicError if fresh metadata does not have it. */
+  private async partitionCount(topic: string): Promise<number> {
+    this.assertOpen();
+    const view = await withRetries(this.policy, this.retryDeps, () => this.viewWithTopic(topic), (e) => this.decide("read", e));
+    return view.topic(topic)!.partitions.length;
+  }
+
+  /** A metadata view that has `topic`, refreshing once if the cached one does not. */
+  private async viewWithTopic(topic: string): Promise<MetadataView> {
+    const cached = await this.cache.get();
+    if (cached.topic(topic) !== undefined) return cached;
+    const fresh = await this.cache.refresh();
+    if (fresh.topic(topic) !== undefined) return fresh;
+    throw this.final(new UnknownTopicError(`topic "${topic}" does not exist; create it first (raftmq topic create ${topic})`));
+  }
+
+  /** The leader of a partition and its address; a retryable error when none is known. */
+  private async leaderOf(topic: string, partition: number): Promise<{ id: number; address: string }> {
+    let view = await this.viewWithTopic(topic);
+    if (!view.topic(topic)!.partitions.some((p) => p.partition === partition)) {
+      view = await this.cache.refresh();
+      const count = view.topic(topic)?.partitions.length ?? 0;
+      if (!view.topic(topic)?.partitions.some((p) => p.partition === partition)) {
+        throw this.final(new UnknownPartitionError(`topic "${topic}" has partitions 0 to ${count - 1}; there is no partition ${partition}`));
+      }
+    }
+    const id = view.topic(topic)!.partitions.find((p) => p.partition === partition)!.leader;
+    const address = view.addressOf(id);
+    if (address === undefined) throw new UnavailableError(`partition ${topic}/${partition} has no known leader yet (an election may be in progress)`);
+    return { id, address };
+  }
+
+  /** One Produce or Fetch, routed to the partition leader, with redirects and bounded retries. */
+  private dataCall<M extends "Produce" | "Fetch">(
+    kind: OperationKind, topic: string, partition: number, method: M, request: BrokerMethods[M]["request"], timeoutMs: number,
+  ): Promise<BrokerMethods[M]["response"]> {
+    this.assertOpen();
+    let redirect: string | undefined;
+    return withRetries(this.policy, this.retryDeps, async () => {
+      const address = redirect ?? (await this.leaderOf(topic, partition)).address;
+      redirect = undefined;
+      return this.pool.call(address, method, request, timeoutMs);
+    }, (error) => {
+      const decision = this.decide(kind, error);
+      if (decision === "retry-now" && error instanceof BrokerError) {
+        redirect = error.leaderAddress;
+        if (error.leaderId !== undefined) this.cache.peek()?.noteLeader(topic, partition, error.leaderId, error.leaderAddress);
+      }
+      return decision;
+    });
+  }
+
+  /** One administrative call: to the controller leader if known, else to the brokers in turn. */
+  private adminCall<M extends BrokerMethod>(kind: OperationKind, method: M, request: BrokerMethods[M]["request"]): Promise<BrokerMethods[M]["response"]> {
+    this.assertOpen();
+    let redirect: string | undefined;
+    return withRetries(this.policy, this.retryDeps, (n) => {
+      const address = redirect ?? this.adminAddress(n);
+      redirect = undefined;
+      return this.pool.call(address, method, request, this.requestTimeoutMs);
+    }, (error) => {
+      const decision = this.decide(kind, error);
+      if (decision === "retry-now" && error instanceof BrokerError) redirect = error.leaderAddress;
+      return decision;
+    });
+  }
+
+  /** Attempt n's target: the controller leader's address first, then the others in turn. */
+  private adminAddress(attempt: number): string {
+    const view = this.cache.peek();
+    const controller = view?.addressOf(view.metadata.controllerLeader);
+    const candidates = [...new Set([...(controller === undefined ? [] : [controller]), ...this.brokers, ...(view?.nodeAddresses() ?? [])])];
+    return candidates[(attempt - 1) % candidates.length]!;
+  }
+
+  /**
+   * Whether a failure is worth another attempt, and when. Any retry except a redirect to a named
+   * leader also invalidates the metadata, so that the next attempt routes on fresh data.
+   */
+  private decide(kind: OperationKind, error: unknown): RetryDecision {
+    const decision = this.classify(kind, error);
+    if (decision === "retry-after-backoff") this.cache.invalidate();
+    this.logger.debug({ kind, decision, err: String(error) }, "request failed");
+    return decision;
+  }
+
+  private classify(kind: OperationKind, error: unknown): RetryDecision {
+    if (!(error instanceof BrokerError) || this.finalErrors.has(error) || this.abort.signal.aborted) return "fail";
+    switch (error.code) {
+      case "NOT_LEADER":
+        return error.leaderAddress !== undefined ? "retry-now" : "retry-after-backoff";
+      case "UNAVAILABLE":
+      case "SHUTTING_DOWN":
+      case "OVERLOADED":
+      case "PROPOSAL_DROPPED":
+        return "retry-after-backoff";
+      case "TIMEOUT":
+        return kind === "read" || kind === "data-read" ? "retry-after-backoff" : "fail";
+      case "UNKNOWN_TOPIC":
+      case "UNKNOWN_PARTITION":
+        // A broker may lag the controller; routing gives the final word on fresh metadata.
+        return kind === "data-read" || kind === "data-write" ? "retry-after-backoff" : "fail";
+      default:
+        return "fail";
+    }
+  }
+
+  private final<E extends Error>(error: E): E {
+    this.finalErrors.add(error);
+    return error;
+  }
+
+  private assertOpen(): void {
+    if (this.abort.signal.aborted) throw new ShuttingDownError("the client is closed");
+  }
+}
+
+function validateOptions(o: ClientOptions): void {
+  if (o.brokers.length === 0) throw new InvalidArgumentError("brokers must name at least one host:port");
+  for (const b of o.brokers) {
+    if (!/^[^\s:]+:\d{1,5}$/.test(b) && !/^\[[0-9a-fA-F:.]+\]:\d{1,5}$/.test(b)) {
+      throw new InvalidArgumentError(`brokers: "${b}" is not host:port`);
+    }
+  }
+  const request = o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT;
+  const produce = o.produceTimeoutMs ?? PRODUCE_TIMEOUT_MS_DEFAULT;
+  if (!(produce > 0 && produce < request)) {
+    throw new InvalidArgumentError(`produceTimeoutMs (${produce}) must be positive and below requestTimeoutMs (${request}), so the broker answers before the client gives up`);
+  }
+  const retry = { ...RETRY_POLICY_DEFAULT, ...o.retry };
+  if (!(retry.attemptsMax >= 1)) throw new InvalidArgumentError(`retry.attemptsMax must be at least 1, got ${retry.attemptsMax}`);
+  if (!(retry.backoffInitialMs > 0 && retry.backoffInitialMs <= retry.backoffMaxMs)) {
+    throw new InvalidArgumentError(`retry.backoffInitialMs (${retry.backoffInitialMs}) must be positive and at most retry.backoffMaxMs (${retry.backoffMaxMs})`);
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * The raftmq TypeScript client.
+ *
+ * `connect({ brokers })` gives a RaftmqClient. It learns the cluster from the Metadata call of any
+ * broker and caches it: nodes and their addresses, topics, partitions and their leaders. Produce
+ * and Fetch go straight to the partition leader over one gRPC channel per broker address. When
+ * leadership moves, the old leader answers NOT_LEADER with the new leader's address in trailers
+ * (`raftmq-error-code`, `raftmq-leader-id`, `raftmq-leader-address`) and the client retries there;
+ * when nobody is known, it refreshes the metadata after a bounded exponential backoff. Every retry
+ * loop is bounded in attempts and in time, and time comes from an injectable Clock.
+ *
+ * Records with a key go to `murmur2(key) % partitions`, Kafka's default partitioner, so one key
+ * keeps its order; records without a key go round-robin. `client.producer()` batches records per
+ * partition (linger, record and byte bounds) and resolves each record's promise with its
+ * partition and offset.
+ *
+ * Failures come back as the broker's error classes, rebuilt from the `raftmq-error-code` trailer
+ * (errors.ts): NotLeaderError, TimeoutError, UnknownTopicError, and so on, all BrokerErrors with a
+ * stable `code`. 64-bit fields (offsets, ids, timestamps) are JavaScript numbers: exact below
+ * 2^53, which offsets will not reach.
+ */
+export { connect, RaftmqClient } from "./client.js";
+export type { ClientOptions, CreateTopicOptions, FetchOptions, PartitionOffsets, ProduceOptions } from "./client.js";
+export { Producer } from "./producer.js";
+export type { ProducerOptions } from "./producer.js";
+export type { Bytes, FetchedRecord, FetchResult, HeadersInit, ProduceRecord, ProduceResult } from "./records.js";
+export type { ClusterMetadata, NodeInfo, PartitionInfo, TopicInfo } from "./wire.js";
+export { murmur2, partitionForKey } from "./partitioner.js";
+export { RETRY_POLICY_DEFAULT, type RetryPolicy } from "./retry.js";
+export { systemClock } from "./system-clock.js";
+export {
+  InvalidArgumentError,
+  OffsetOutOfRangeError,
+  OverloadedError,
+  RecordTooLargeError,
+  RpcError,
+  ShuttingDownError,
+  TopicExistsError,
+  TRAILER_CODE,
+  TRAILER_LEADER_ADDRESS,
+  TRAILER_LEADER_ID,
+  UnavailableError,
+  UnknownPartitionError,
+  UnknownTopicError,
+} from "./errors.js";
+export { BrokerError, NotLeaderError, ProposalDroppedError, TimeoutError, type ErrorCode } from "../lib/errors.js";

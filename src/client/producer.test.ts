@@ -1,0 +1,169 @@
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { ManualClock } from "../lib/clock.js";
+import { connect, type RaftmqClient } from "./client.js";
+import { OverloadedError, ShuttingDownError, UnknownPartitionError, UnknownTopicError } from "./errors.js";
+import { partitionForKey } from "./partitioner.js";
+import type { ProducerOptions } from "./producer.js";
+import type { ProduceResult } from "./records.js";
+import { FakeCluster } from "./testing/fake-broker.js";
+
+const FAST_RETRY = { attemptsMax: 5, backoffInitialMs: 1, backoffMaxMs: 5, deadlineMs: 5_000 };
+
+interface Setup {
+  fake: FakeCluster;
+  client: RaftmqClient;
+  clock: ManualClock;
+}
+
+/** A fake cluster with topic "t" (`partitions`, leaders spread), and a client on a manual clock with warm metadata. */
+async function setup(t: TestContext, partitions = 1): Promise<Setup> {
+  const fake = await FakeCluster.start({ nodes: 3 });
+  fake.addTopic("t", partitions, 3);
+  const clock = new ManualClock();
+  const client = connect({ brokers: fake.brokers(), clock, retry: FAST_RETRY });
+  await client.metadata();
+  t.after(async () => {
+    await client.close();
+    await fake.close();
+  });
+  return { fake, client, clock };
+}
+
+/** Lets the client's routing (promise continuations and I/O) run. */
+async function settle(ms = 5): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+function producerOf(s: Setup, options: ProducerOptions) {
+  return s.client.producer(options);
+}
+
+test("records linger until lingerMs, then go out as one batch; each promise gets its offset", async (t) => {
+  const s = await setup(t);
+  const producer = producerOf(s, { lingerMs: 50 });
+  const sends = Array.from({ length: 5 }, (_, i) => producer.send("t", { body: `r${i}` }));
+  await settle();
+  s.clock.advance(49);
+  await settle();
+  assert.equal(s.fake.requestsOf("Produce").length, 0, "nothing is sent before the linger ends");
+  s.clock.advance(1);
+  const results = await Promise.all(sends);
+  assert.deepEqual(results, [0, 1, 2, 3, 4].map((offset) => ({ partition: 0, offset })));
+  const produces = s.fake.requestsOf("Produce");
+  assert.equal(produces.length, 1);
+  assert.deepEqual(produces[0]!.request.records.map((r: { body: Buffer }) => r.body.toString()), ["r0", "r1", "r2", "r3", "r4"]);
+});
+
+test("a batch is sent as soon as it holds batchRecordsMax records, in send order", async (t) => {
+  const s = await setup(t);
+  const producer = producerOf(s, { lingerMs: 1_000, batchRecordsMax: 4 });
+  const sends = Array.from({ length: 10 }, (_, i) => producer.send("t", { body: `r${i}` }));
+  const firstEight = await Promise.all(sends.slice(0, 8));
+  assert.deepEqual(firstEight.map((r) => r.offset), [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(s.fake.requestsOf("Produce").map((r) => r.request.records.length), [4, 4]);
+  s.clock.advance(1_000);
+  assert.deepEqual((await Promise.all(sends.slice(8))).map((r) => r.offset), [8, 9]);
+  assert.deepEqual(s.fake.requestsOf("Produce").map((r) => r.request.records.length), [4, 4, 2]);
+});
+
+test("a batch is sent before a record would take it past batchBytesMax", async (t) => {
+  const s = await setup(t);
+  const producer = producerOf(s, { lingerMs: 1_000, batchBytesMax: 450 });
+  const body = "x".repeat(150);
+  const sends = Array.from({ length: 5 }, () => producer.send("t", { body, id: "id" }));
+  await settle();
+  s.clock.advance(1_000);
+  await Promise.all(sends);
+  // Each record is 150 + 2 (id) + 32 (framing) = 184 bytes: two fit in 450, a third does not.
+  assert.deepEqual(s.fake.requestsOf("Produce").map((r) => r.request.records.length), [2, 2, 1]);
+});
+
+test("records are batched per partition: keys route by hash, one request per partition", async (t) => {
+  const s = await setup(t, 4);
+  const producer = producerOf(s, { lingerMs: 10 });
+  const keys = Array.from({ length: 40 }, (_, i) => `k${i % 10}`);
+  const sends = keys.map((key) => producer.send("t", { key, body: key }));
+  await settle();
+  s.clock.advance(10);
+  const results = await Promise.all(sends);
+  results.forEach((r, i) => assert.equal(r.partition, partitionForKey(Buffer.from(keys[i]!), 4)));
+  const produces = s.fake.requestsOf("Produce");
+  assert.equal(produces.length, new Set(results.map((r) => r.partition)).size);
+  for (const req of produces) assert.equal(req.node, (req.request.partition % 3) + 1, "each batch went to its leader");
+  for (let p = 0; p < 4; p++) {
+    const bodies = s.fake.records("t", p).map((r) => Buffer.from(r.body).toString());
+    const expected = keys.filter((k) => partitionForKey(Buffer.from(k), 4) === p);
+    assert.deepEqual(bodies, expected, `partition ${p} keeps send order`);
+  }
+});
+
+test("flush() sends open batches at once and waits for them; close() flushes and refuses later sends", async (t) => {
+  const s = await setup(t);
+  const producer = producerOf(s, { lingerMs: 60_000 });
+  const a = producer.send("t", { body: "a" });
+  const b = producer.send("t", { body: "b" });
+  await producer.flush();
+  assert.deepEqual(await Promise.all([a, b]), [{ partition: 0, offset: 0 }, { partition: 0, offset: 1 }]);
+  const c = producer.send("t", { body: "c" });
+  await producer.close();
+  assert.deepEqual(await c, { partition: 0, offset: 2 });
+  await assert.rejects(producer.send("t", { body: "d" }), ShuttingDownError);
+});
+
+test("one batch in flight per partition: a slow batch is not overtaken by the next", async (t) => {
+  const s = await setup(t);
+  const producer = producerOf(s, { lingerMs: 0, batchRecordsMax: 2 });
+  s.fake.failNext("Produce", { delayMs: 100 });
+  const sends = Array.from({ length: 6 }, (_, i) => producer.send("t", { body: `r${i}` }));
+  const results = await Promise.all(sends);
+  assert.deepEqual(results.map((r) => r.offset), [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(s.fake.records("t", 0).map((r) => Buffer.from(r.body).toString()), ["r0", "r1", "r2", "r3", "r4", "r5"]);
+});
+
+test("a failed batch rejects each of its records; a leader change in between is followed", async (t) => {
+  const s = await setup(t);
+  const producer = producerOf(s, { lingerMs: 60_000 });
+  s.fake.failNext("Produce", { code: "RECORD_TOO_LARGE", message: "record 0 is too large" });
+  const failed = [producer.send("t", { body: "a" }), producer.send("t", { body: "b" })];
+  await producer.flush();
+  assert.equal(s.fake.requestsOf("Produce").length, 1, "both records were in one batch");
+  for (const f of failed) await assert.rejects(f, (e: unknown) => (e as { code?: string }).code === "RECORD_TOO_LARGE");
+  s.fake.setLeader("t", 0, 2);
+  const c = producer.send("t", { body: "c" });
+  await producer.flush();
+  assert.deepEqual(await c, { partition: 0, offset: 0 });
+  await assert.rejects(producer.send("missing", { body: "x" }), UnknownTopicError);
+  await assert.rejects(producer.send("t", { body: "x" }, { partition: 9 }), UnknownPartitionError);
+});
+
+test("records sent before the topic's metadata is known keep their order", async (t) => {
+  const s = await setup(t);
+  s.fake.addTopic("fresh", 1, 3);
+  const producer = producerOf(s, { lingerMs: 0 });
+  const results: ProduceResult[] = await Promise.all(Array.from({ length: 20 }, (_, i) => producer.send("fresh", { body: `r${i}` })));
+  assert.deepEqual(results.map((r) => r.offset), Array.from({ length: 20 }, (_, i) => i));
+  assert.deepEqual(s.fake.records("fresh", 0).map((r) => Buffer.from(r.body).toString()), Array.from({ length: 20 }, (_, i) => `r${i}`));
+});
+
+test("bufferedRecordsMax bounds the records in flight", async (t) => {
+  const s = await setup(t);
+  const producer = producerOf(s, { lingerMs: 1_000, batchRecordsMax: 2, bufferedRecordsMax: 3 });
+  const accepted = [producer.send("t", { body: "1" }), producer.send("t", { body: "2" }), producer.send("t", { body: "3" })];
+  await assert.rejects(producer.send("t", { body: "4" }), OverloadedError);
+  await settle();
+  s.clock.advance(1_000);
+  await Promise.all(accepted);
+  assert.equal(producer.bufferedRecords, 0);
+  const fifth = producer.send("t", { body: "5" });
+  await settle();
+  s.clock.advance(1_000);
+  assert.deepEqual(await fifth, { partition: 0, offset: 3 }, "there is room again once earlier records settled");
+});
+
+test("producer options are validated with errors naming the option", async (t) => {
+  const s = await setup(t);
+  assert.throws(() => s.client.producer({ batchRecordsMax: 0 }), /batchRecordsMax must be a positive integer/);
+  assert.throws(() => s.client.producer({ lingerMs: -1 }), /lingerMs/);
+  assert.throws(() => s.client.producer({ batchRecordsMax: 10, bufferedRecordsMax: 5 }), /bufferedRecordsMax \(5\) must be an integer of at least batchRecordsMax \(10\)/);
+});

@@ -1,0 +1,277 @@
+/**
+ * The batching producer. send() puts a record into the open batch of its partition and returns a
+ * promise of its partition and offset. A batch is sent when it reaches `batchRecordsMax` records,
+ * when the next record would take it past `batchBytesMax`, or `lingerMs` after its first record,
+ * whichever comes first; flush() sends every open batch at once. With `lingerMs` 0 there is no
+ * timer: the open batch goes out whenever its partition has no batch in flight, so records sent
+ * while a batch is on the wire gather into the next one.
+ *
+ * Order: records of one partition are sent in send() order, one batch in flight per partition,
+ * so a retried batch can never be overtaken by a later one. Records of a topic whose metadata is
+ * not known yet wait, in order, in a per-topic queue until it is.
+ *
+ * Bounds: at most `bufferedRecordsMax` records may be accepted and not yet settled; beyond that
+ * send() rejects with OverloadedError (await earlier sends, or raise the bound). A failed batch
+ * rejects the promise of each of its records with the client's error.
+ */
+import type { Clock, TimerHandle } from "../lib/clock.js";
+import { InvalidArgumentError, OverloadedError, ShuttingDownError, UnknownPartitionError } from "./errors.js";
+import type { Partitioner } from "./partitioner.js";
+import { wireRecordBytes, type ProduceRecord, type ProduceResult } from "./records.js";
+import type { WireRecord } from "./wire.js";
+
+export interface ProducerOptions {
+  /** How long a batch waits for more records after its first one; 0 sends whenever the partition is idle. Default 5. */
+  readonly lingerMs?: number;
+  /** A batch is sent once it holds this many records. Default 1000. */
+  readonly batchRecordsMax?: number;
+  /** A batch is sent before a record would take it past this size (a larger record goes alone), in bytes. Default 1 MiB. */
+  readonly batchBytesMax?: number;
+  /** Records accepted and not yet settled, at most. Default 100000. */
+  readonly bufferedRecordsMax?: number;
+}
+
+/** What the producer needs from the client. */
+export interface ProducerTarget {
+  readonly clock: Clock;
+  readonly partitioner: Partitioner;
+  /** The topic's partition count; rejects (UnknownTopicError) if it does not exist. */
+  partitionCount(topic: string): Promise<number>;
+  /** The wire form of a record (id and timestamp filled in). */
+  toWire(record: ProduceRecord): WireRecord;
+  /** Appends a batch to one partition with the client's retries; resolves with its base offset. */
+  produceBatch(topic: string, partition: number, records: WireRecord[]): Promise<number>;
+}
+
+interface Pending {
+  readonly record: WireRecord;
+  readonly bytes: number;
+  readonly explicit: number | undefined;
+  readonly resolve: (result: ProduceResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface Batch {
+  readonly waiters: Pending[];
+  bytes: number;
+  timer: TimerHandle | undefined;
+}
+
+/** Batches of one partition. Invariant: at most one batch is being sent (`sending`). */
+interface PartitionQueue {
+  readonly topic: string;
+  readonly partition: number;
+  open: Batch | undefined;
+  readonly sealed: Batch[];
+  sending: boolean;
+}
+
+const LINGER_MS_DEFAULT = 5;
+const BATCH_RECORDS_MAX_DEFAULT = 1000;
+const BATCH_BYTES_MAX_DEFAULT = 1024 * 1024;
+const BUFFERED_RECORDS_MAX_DEFAULT = 100_000;
+
+export class Producer {
+  private readonly lingerMs: number;
+  private readonly batchRecordsMax: number;
+  private readonly batchBytesMax: number;
+  private readonly bufferedRecordsMax: number;
+  /** Records waiting for their topic's partition count, per topic, in send() order. */
+  private readonly unrouted = new Map<string, Pending[]>();
+  private readonly queues = new Map<string, PartitionQueue>();
+  /** One settled-or-not marker per accepted record, for flush(). */
+  private readonly outstanding = new Set<Promise<void>>();
+  /** Records accepted and not yet settled. Invariant: buffered <= bufferedRecordsMax. */
+  private buffered = 0;
+  /** Flushes in progress; while positive, records are sent as soon as they are routed. */
+  private flushes = 0;
+  private closed = false;
+
+  /** Use RaftmqClient.producer(). */
+  constructor(private readonly target: ProducerTarget, options: ProducerOptions = {}) {
+    this.lingerMs = options.lingerMs ?? LINGER_MS_DEFAULT;
+    this.batchRecordsMax = options.batchRecordsMax ?? BATCH_RECORDS_MAX_DEFAULT;
+    this.batchBytesMax = options.batchBytesMax ?? BATCH_BYTES_MAX_DEFAULT;
+    this.bufferedRecordsMax = options.bufferedRecordsMax ?? BUFFERED_RECORDS_MAX_DEFAULT;
+    this.validate();
+  }
+
+  /** Records accepted and not yet settled. */
+  get bufferedRecords(): number {
+    return this.buffered;
+  }
+
+  /**
+   * Queues `record` for `topic` (to `options.partition`, or by key, or round-robin) and resolves
+   * with its partition and offset once its batch is committed.
+   */
+  send(topic: string, record: ProduceRecord, options: { partition?: number } = {}): Promise<ProduceResult> {
+    if (this.closed) return Promise.reject(new ShuttingDownError("the producer is closed"));
+    if (this.buffered >= this.bufferedRecordsMax) {
+      return Promise.reject(new OverloadedError(`the producer holds ${this.buffered} unacknowledged records (bufferedRecordsMax); await earlier sends before sending more`));
+    }
+    let wire: WireRecord;
+    try {
+      wire = this.target.toWire(record);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const promise = new Promise<ProduceResult>((resolve, reject) => {
+      this.enqueue(topic, { record: wire, bytes: wireRecordBytes(wire), explicit: options.partition, resolve, reject });
+    });
+    this.track(promise);
+    return promise;
+  }
+
+  /** Sends every open batch now and resolves once every record sent before this call has settled. */
+  async flush(): Promise<void> {
+    this.flushes++;
+    try {
+      const waiting = [...this.outstanding];
+      for (const q of this.queues.values()) {
+        this.seal(q);
+        this.pump(q);
+      }
+      await Promise.all(waiting);
+    } finally {
+      this.flushes--;
+    }
+  }
+
+  /** Flushes, then rejects any later send(). Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+  }
+
+  private enqueue(topic: string, pending: Pending): void {
+    this.buffered++;
+    const waiting = this.unrouted.get(topic);
+    if (waiting !== undefined) {
+      waiting.push(pending);
+      return;
+    }
+    this.unrouted.set(topic, [pending]);
+    void this.route(topic);
+  }
+
+  /** Learns the topic's partition count, then moves its waiting records into batches, in order. */
+  private async route(topic: string): Promise<void> {
+    let count: number | undefined;
+    let failure: unknown;
+    try {
+      count = await this.target.partitionCount(topic);
+    } catch (error) {
+      failure = error;
+    }
+    const waiting = this.unrouted.get(topic) ?? [];
+    this.unrouted.delete(topic);
+    const touched = new Set<PartitionQueue>();
+    for (const p of waiting) {
+      if (count === undefined) this.settle(1, () => p.reject(failure));
+      else this.place(topic, count, p, touched);
+    }
+    for (const q of touched) {
+      if (this.flushes > 0) this.seal(q);
+      this.pump(q);
+    }
+  }
+
+  private place(topic: string, count: number, p: Pending, touched: Set<PartitionQueue>): void {
+    const partition = p.explicit ?? this.target.partitioner.partition(topic, p.record.key, count);
+    if (!Number.isInteger(partition) || partition < 0 || partition >= count) {
+      const error = Number.isInteger(partition) && partition >= 0
+        ? new UnknownPartitionError(`topic "${topic}" has partitions 0 to ${count - 1}; there is no partition ${partition}`)
+        : new InvalidArgumentError(`partition must be a non-negative integer, got ${partition}`);
+      this.settle(1, () => p.reject(error));
+      return;
+    }
+    const q = this.queueOf(topic, partition);
+    this.append(q, p);
+    touched.add(q);
+  }
+
+  /** Adds a record to the partition's open batch, sealing batches that reach a bound. */
+  private append(q: PartitionQueue, p: Pending): void {
+    if (q.open !== undefined && q.open.bytes + p.bytes > this.batchBytesMax) this.seal(q);
+    if (q.open === undefined) q.open = this.openBatch(q);
+    q.open.waiters.push(p);
+    q.open.bytes += p.bytes;
+    if (q.open.waiters.length >= this.batchRecordsMax) this.seal(q);
+  }
+
+  private openBatch(q: PartitionQueue): Batch {
+    const batch: Batch = { waiters: [], bytes: 0, timer: undefined };
+    if (this.lingerMs > 0) {
+      batch.timer = this.target.clock.setTimer(this.lingerMs, () => {
+        if (q.open !== batch) return;
+        this.seal(q);
+        this.pump(q);
+      });
+    }
+    return batch;
+  }
+
+  /** Moves the open batch, if any, to the queue of batches to send. */
+  private seal(q: PartitionQueue): void {
+    if (q.open === undefined) return;
+    q.open.timer?.cancel();
+    q.sealed.push(q.open);
+    q.open = undefined;
+  }
+
+  /** Sends the next sealed batch unless one is in flight (with lingerMs 0, the open batch too). */
+  private pump(q: PartitionQueue): void {
+    if (q.sending) return;
+    if (this.lingerMs === 0 && q.sealed.length === 0) this.seal(q);
+    const batch = q.sealed.shift();
+    if (batch === undefined) {
+      if (q.open === undefined) this.queues.delete(`${q.topic}\u0000${q.partition}`);
+      return;
+    }
+    q.sending = true;
+    const records = batch.waiters.map((w) => w.record);
+    this.target.produceBatch(q.topic, q.partition, records).then(
+      (base) => this.settle(batch.waiters.length, () => batch.waiters.forEach((w, i) => w.resolve({ partition: q.partition, offset: base + i }))),
+      (error: unknown) => this.settle(batch.waiters.length, () => batch.waiters.forEach((w) => w.reject(error))),
+    ).finally(() => {
+      q.sending = false;
+      this.pump(q);
+    });
+  }
+
+  private settle(records: number, fn: () => void): void {
+    this.buffered -= records;
+    fn();
+  }
+
+  private queueOf(topic: string, partition: number): PartitionQueue {
+    const key = `${topic}\u0000${partition}`;
+    let q = this.queues.get(key);
+    if (q === undefined) {
+      q = { topic, partition, open: undefined, sealed: [], sending: false };
+      this.queues.set(key, q);
+    }
+    return q;
+  }
+
+  /** Keeps a marker that settles with `promise`; it also marks the promise as handled. */
+  private track(promise: Promise<ProduceResult>): void {
+    const marker: Promise<void> = promise.then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => this.outstanding.delete(marker));
+    this.outstanding.add(marker);
+  }
+
+  private validate(): void {
+    if (!(Number.isFinite(this.lingerMs) && this.lingerMs >= 0)) throw new InvalidArgumentError(`lingerMs must be 0 or more, got ${this.lingerMs}`);
+    if (!(Number.isInteger(this.batchRecordsMax) && this.batchRecordsMax >= 1)) {
+      throw new InvalidArgumentError(`batchRecordsMax must be a positive integer, got ${this.batchRecordsMax}`);
+    }
+    if (!(this.batchBytesMax >= 1)) throw new InvalidArgumentError(`batchBytesMax must be positive, got ${this.batchBytesMax}`);
+    if (!(Number.isInteger(this.bufferedRecordsMax) && this.bufferedRecordsMax >= this.batchRecordsMax)) {
+      throw new InvalidArgumentError(`bufferedRecordsMax (${this.bufferedRecordsMax}) must be an integer of at least batchRecordsMax (${this.batchRecordsMax})`);
+    }
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Records as applications write and read them, and their conversion to and from the wire.
+ * Strings are encoded as UTF-8. A record without an id gets a fresh UUID here, in the client,
+ * so that a retried produce re-sends the same id and duplicates stay recognisable.
+ */
+import type { WireRecord } from "./wire.js";
+
+/** Bytes, or a string taken as UTF-8. */
+export type Bytes = string | Uint8Array;
+
+/** Headers as an object, or as [key, value] pairs when a key repeats. */
+export type HeadersInit = Readonly<Record<string, Bytes>> | ReadonlyArray<readonly [string, Bytes]>;
+
+/** A record to produce. */
+export interface ProduceRecord {
+  /** Routing key: records with the same key go to the same partition and keep their order. */
+  readonly key?: Bytes | null;
+  readonly body: Bytes;
+  readonly headers?: HeadersInit;
+  /** Unique id; the client generates a UUID when absent. */
+  readonly id?: string;
+  /** When the record was created (Unix ms); defaults to the client clock's wall time. */
+  readonly producerTimestampMs?: number;
+}
+
+/** Where a produced record was stored. */
+export interface ProduceResult {
+  readonly partition: number;
+  readonly offset: number;
+}
+
+/** A record read from a partition. */
+export interface FetchedRecord {
+  readonly partition: number;
+  readonly offset: number;
+  /** null when the record was produced without a key (or with an empty one). */
+  readonly key: Buffer | null;
+  readonly headers: ReadonlyArray<{ readonly key: string; readonly value: Buffer }>;
+  readonly body: Buffer;
+  readonly id: string;
+  readonly producerTimestampMs: number;
+  readonly brokerTimestampMs: number;
+}
+
+/** The answer to a fetch. */
+export interface FetchResult {
+  /** Committed records from the requested offset, in offset order; may be empty. */
+  readonly records: readonly FetchedRecord[];
+  /** Offset the next record will get. */
+  readonly highWatermark: number;
+  readonly logStartOffset: number;
+  /** Offset to fetch next. */
+  readonly nextOffset: number;
+}
+
+/** Per-record framing counted on top of key, headers, body and id when sizing batches, in bytes. */
+const RECORD_OVERHEAD_BYTES = 32;
+
+/** Encodes a string as UTF-8; passes bytes through. */
+export function toBytes(value: Bytes): Buffer {
+  if (typeof value === "string") return Buffer.from(value, "utf8");
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+/** The wire form of `record`, filling in the id and producer timestamp when absent. */
+export function toWireRecord(record: ProduceRecord, newId: () => string, nowMs: number): WireRecord {
+  return {
+    key: record.key === undefined || record.key === null ? Buffer.alloc(0) : toBytes(record.key),
+    headers: headerPairs(record.headers).map(([key, value]) => ({ key, value: toBytes(value) })),
+    body: toBytes(record.body),
+    id: record.id ?? newId(),
+    producerTimestampMs: record.producerTimestampMs ?? Math.floor(nowMs),
+  };
+}
+
+function headerPairs(headers: HeadersInit | undefined): ReadonlyArray<readonly [string, Bytes]> {
+  if (headers === undefined) return [];
+  if (Array.isArray(headers)) return headers as ReadonlyArray<readonly [string, Bytes]>;
+  return Object.entries(headers as Readonly<Record<string, Bytes>>);
+}
+
+/** The approximate encoded size of `record`, for batch limits, in bytes. */
+export function wireRecordBytes(record: WireRecord): number {
+  let bytes = RECORD_OVERHEAD_BYTES + record.key.length + record.body.length + Buffer.byteLength(record.id);
+  for (const h of record.headers) bytes += Buffer.byteLength(h.key) + h.value.length + 4;
+  return bytes;
+}
+
+/** The application form of a fetched wire record. */
+export function fromWireRecord(record: WireRecord, partition: number): FetchedRecord {
+  const key = toBytes(record.key);
+  return {
+    partition,
+    offset: Number(record.offset ?? 0),
+    key: key.length === 0 ? null : key,
+    headers: record.headers.map((h) => ({ key: h.key, value: toBytes(h.value) })),
+    body: toBytes(record.body),
+    id: record.id,
+    producerTimestampMs: Number(record.producerTimestampMs),
+    brokerTimestampMs: Number(record.brokerTimestampMs ?? 0),
+  };
+}
