@@ -10,13 +10,19 @@ import type { RaftStore } from "../multiraft/ports.js";
 import type { MetadataState, PartitionRecord, TopicRecord } from "../controller/metadata.js";
 import type { BrokerPartitions } from "./partition-manager.js";
 import type { PartitionState } from "./partition.js";
+import { LogCompactedError } from "../raft/index.js";
 import { encodeBatch, recordSizeBytes, type ProducedRecord, type StoredRecord } from "./record-batch.js";
 
 export const PRODUCE_TIMEOUT_MS_DEFAULT = 10_000;
 export const FETCH_BYTES_MAX_DEFAULT = 1024 * 1024;
 export const FETCH_WAIT_MS_MAX = 30_000;
 export const BATCH_RECORDS_MAX = 100_000;
-export const BATCH_BYTES_MAX = 32 * 1024 * 1024;
+/** Largest produce batch; one Raft entry, so it must fit one peer frame (transport/limits.ts). */
+export const BATCH_BYTES_MAX = 8 * 1024 * 1024;
+/** Bounds of the 16-bit length fields of the batch format, kept well below them. */
+export const RECORD_ID_BYTES_MAX = 1024;
+export const HEADER_KEY_BYTES_MAX = 1024;
+export const HEADERS_PER_RECORD_MAX = 1024;
 
 export interface ProduceResult {
   readonly baseOffset: Offset;
@@ -75,10 +81,19 @@ export class Broker {
         `offset ${offset} is out of range for ${topicName}/${partitionNo}: valid offsets are ${state.logStartOffset} to ${state.nextOffset}`,
       );
     }
-    if (offset === state.nextOffset && maxWaitMs > 0) await this.waitForRecords(state, offset, Math.min(maxWaitMs, FETCH_WAIT_MS_MAX));
-    // Leadership may have moved while waiting.
-    this.leaderState(partition);
-    const records = await state.read(offset, maxBytes, (lo, hi, bytes) => this.store.readEntries(partition.group, lo, hi, bytes));
+    if (offset === state.nextOffset && maxWaitMs > 0) {
+      await this.waitForRecords(state, offset, Math.min(maxWaitMs, FETCH_WAIT_MS_MAX));
+      // The topic may have been deleted, or leadership moved, while waiting.
+      this.topic(topicName);
+      this.leaderState(partition);
+    }
+    let records: StoredRecord[];
+    try {
+      records = await state.read(offset, maxBytes, (lo, hi, bytes) => this.store.readEntries(partition.group, lo, hi, bytes));
+    } catch (e) {
+      if (!(e instanceof LogCompactedError)) throw e;
+      throw new BrokerError("OFFSET_OUT_OF_RANGE", `offset ${offset} of ${topicName}/${partitionNo} was deleted by retention while being read: valid offsets are ${state.logStartOffset} to ${state.nextOffset}`);
+    }
     const last = records[records.length - 1];
     return { records, highWatermark: state.nextOffset, logStartOffset: state.logStartOffset, nextOffset: last === undefined ? offset : last.offset + 1 };
   }
@@ -109,10 +124,9 @@ export class Broker {
       const point = state.retentionPoint(now - topic.retentionMs);
       if (point === undefined) continue;
       const { confState, data } = state.snapshotAt(point);
-      if (await this.multiraft.compactTo(partition.group, point, confState, data)) {
-        state.compactedTo(point);
-        compacted++;
-      }
+      // Stop serving the records first, then delete them: a fetch never reads a half-deleted range.
+      state.compactedTo(point);
+      if (await this.multiraft.compactTo(partition.group, point, confState, data)) compacted++;
     }
     return compacted;
   }
@@ -165,6 +179,20 @@ export class Broker {
   }
 }
 
+function validateRecordFields(r: ProducedRecord, i: number): void {
+  if (Buffer.byteLength(r.id, "utf8") > RECORD_ID_BYTES_MAX) {
+    throw new BrokerError("INVALID_ARGUMENT", `record ${i}: the id is longer than ${RECORD_ID_BYTES_MAX} bytes`);
+  }
+  if (r.headers.length > HEADERS_PER_RECORD_MAX) {
+    throw new BrokerError("INVALID_ARGUMENT", `record ${i} has ${r.headers.length} headers; at most ${HEADERS_PER_RECORD_MAX} are allowed`);
+  }
+  for (const h of r.headers) {
+    if (Buffer.byteLength(h.key, "utf8") > HEADER_KEY_BYTES_MAX) {
+      throw new BrokerError("INVALID_ARGUMENT", `record ${i}: header key "${h.key.slice(0, 40)}..." is longer than ${HEADER_KEY_BYTES_MAX} bytes`);
+    }
+  }
+}
+
 function validateBatch(topic: TopicRecord, records: readonly ProducedRecord[]): void {
   if (records.length === 0) throw new BrokerError("INVALID_ARGUMENT", "a produce request needs at least one record");
   if (records.length > BATCH_RECORDS_MAX) throw new BrokerError("INVALID_ARGUMENT", `a produce request may carry at most ${BATCH_RECORDS_MAX} records, got ${records.length}; split the batch`);
@@ -174,7 +202,7 @@ function validateBatch(topic: TopicRecord, records: readonly ProducedRecord[]): 
     if (size > topic.maxRecordBytes) {
       throw new BrokerError("RECORD_TOO_LARGE", `record ${i} is ${size} bytes; topic "${topic.name}" accepts records up to ${topic.maxRecordBytes} bytes`);
     }
-    if (r.headers.length > 65_535) throw new BrokerError("INVALID_ARGUMENT", `record ${i} has ${r.headers.length} headers; at most 65535 are allowed`);
+    validateRecordFields(r, i);
     total += size;
   }
   if (total > BATCH_BYTES_MAX) throw new BrokerError("RECORD_TOO_LARGE", `the batch is ${total} bytes; at most ${BATCH_BYTES_MAX} bytes per request are accepted, split it`);

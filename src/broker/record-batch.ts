@@ -105,6 +105,15 @@ export function readBatchHeader(data: Uint8Array): BatchHeader | undefined {
 
 /** Decodes every record of a batch whose first record has offset `baseOffset`. Throws on malformed data. */
 export function decodeBatch(data: Uint8Array, baseOffset: number): StoredRecord[] {
+  try {
+    return decodeRecords(data, baseOffset);
+  } catch (e) {
+    if (e instanceof RangeError) throw new Error(`malformed record batch (${data.byteLength} bytes at base offset ${baseOffset}): ${e.message}`);
+    throw e;
+  }
+}
+
+function decodeRecords(data: Uint8Array, baseOffset: number): StoredRecord[] {
   const header = readBatchHeader(data);
   if (header === undefined || header.kind !== KIND_RECORDS) return [];
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);

@@ -10,7 +10,8 @@ import { CONTROLLER_GROUP, encodeCommand, type MetadataCommand, type MetadataSta
 
 export const TOPIC_NAME_PATTERN = /^[a-zA-Z0-9._-]{1,249}$/;
 export const PARTITIONS_MAX = 10_000;
-export const RECORD_BYTES_MAX_LIMIT = 64 * 1024 * 1024;
+/** Must not exceed what one produce request carries (broker.ts BATCH_BYTES_MAX). */
+export const RECORD_BYTES_MAX_LIMIT = 8 * 1024 * 1024;
 export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
 export const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
 

@@ -142,16 +142,18 @@ export class MultiRaft {
   addGroup(group: GroupId, sm: GroupStateMachine): void {
     assert(!this.groups.has(group), () => `group ${group} is already hosted`);
     const storage = this.opts.store.storage(group);
+    // Read the snapshot once, before the core: stores may hand large snapshot data out only once.
+    const snap = storage.snapshot();
     const node = new RawNode({
       ...this.opts.raft,
       id: this.opts.nodeId,
+      applied: snap.metadata.index,
       storage,
       random: this.opts.random.fork(),
       logger: this.opts.logger.child({ group }),
     });
     const g = new Group(group, node, storage, sm);
     // The state machine starts from the stored snapshot; later entries are re-delivered.
-    const snap = storage.snapshot();
     if (snap.metadata.index > 0) sm.restore(snap);
     g.applied = snap.metadata.index;
     this.groups.set(group, g);

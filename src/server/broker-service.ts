@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { BrokerError } from "../lib/errors.js";
 import type { NodeId } from "../lib/ids.js";
+import type { Logger } from "../lib/logger.js";
 import type { Broker, PartitionView } from "../broker/broker.js";
 import { FETCH_BYTES_MAX_DEFAULT, PRODUCE_TIMEOUT_MS_DEFAULT } from "../broker/broker.js";
 import type { ProducedRecord, StoredRecord } from "../broker/record-batch.js";
@@ -42,6 +43,7 @@ export interface BrokerServiceDeps {
   readonly controllerVoters: () => readonly NodeId[];
   /** Rejects requests while the node shuts down. */
   readonly accepting: () => boolean;
+  readonly log: Logger;
 }
 
 type Handler<Req, Res> = (req: Req) => Promise<Res>;
@@ -55,7 +57,10 @@ function unary<Req, Res>(deps: BrokerServiceDeps, fn: Handler<Req, Res>) {
     }
     fn(call.request).then(
       (res) => callback(null, res),
-      (e: unknown) => callback(toServiceError(e) as never),
+      (e: unknown) => {
+        if (!(e instanceof BrokerError)) deps.log.error({ err: e instanceof Error ? e.stack : String(e) }, "request failed with an internal error");
+        callback(toServiceError(e) as never);
+      },
     );
   };
 }

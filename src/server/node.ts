@@ -103,6 +103,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const brokerPackage = loadBrokerPackage();
   server.addService(brokerPackage.service, brokerServiceImplementation({
     clusterId, nodeId, metadata, frontend, broker, controllerVoters: () => controllerVoters, accepting: () => accepting,
+    log: log.child({ component: "api" }),
   }));
   transport.addTo(server);
   const health = new HealthImplementation({ "": "SERVING", "raftmq.broker.v1.Broker": "SERVING" });

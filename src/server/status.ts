@@ -36,5 +36,5 @@ export function toServiceError(e: unknown): Partial<ServiceError> {
     return { code: STATUS_OF[e.code], details: e.message, metadata };
   }
   metadata.set(TRAILER_CODE, "INTERNAL");
-  return { code: status.INTERNAL, details: `internal error: ${e instanceof Error ? e.message : String(e)}`, metadata };
+  return { code: status.INTERNAL, details: "internal error; the node logged the details", metadata };
 }

@@ -46,9 +46,11 @@ export const SNAPSHOT_CHUNK_BYTES_LIMIT = MiB;
 
 /** Defaults sized for ~1,000 partitions per node. */
 export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
-  frameBytesMax: 4 * MiB,
+  // Must carry the largest entry the broker accepts (broker.ts BATCH_BYTES_MAX) plus a
+  // maxMsgBytes worth of other entries: a message larger than a frame can never be delivered.
+  frameBytesMax: 16 * MiB,
   queueMessagesMax: 16_384,
-  queueBytesMax: 32 * MiB,
+  queueBytesMax: 64 * MiB,
   framesInflightMax: 4,
   snapshotChunkBytes: MiB,
   snapshotBytesMax: 256 * MiB,
