@@ -153,8 +153,8 @@ export class MetadataState implements GroupStateMachine {
 
 /**
  * Spreads replicas and preferred leaders over the nodes: partition p of a topic starts at node
- * (seed mod n) and takes the next rf nodes. With 3 nodes and rf 3, consecutive partitions
- * prefer leaders 1, 2, 3, 1, ...
+ * (seed mod n) and takes the next rf nodes; the seed is topic id + partition. With nodes
+ * [1, 2, 3] and rf 3, topic 1's partitions 0, 1, 2, 3 prefer leaders 2, 3, 1, 2.
  */
 export function placeReplicas(nodeIds: readonly NodeId[], rf: number, seed: number): NodeId[] {
   const n = nodeIds.length;
