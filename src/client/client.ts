@@ -58,6 +58,8 @@ export interface CreateTopicOptions {
   readonly replicationFactor?: number;
   /** Default (chosen by the broker): 1 MiB. */
   readonly maxRecordBytes?: number;
+  /** How long records are kept, in ms from when the leader accepted them. Default (chosen by the broker): 7 days. */
+  readonly retentionMs?: number;
 }
 
 export interface ProduceOptions {
@@ -151,6 +153,7 @@ export class RaftmqClient {
       partitions: options.partitions ?? 1,
       replicationFactor: options.replicationFactor ?? 0,
       maxRecordBytes: options.maxRecordBytes ?? 0,
+      retentionMs: options.retentionMs ?? 0,
     };
     const response = await this.adminCall("admin-write", "CreateTopic", request);
     this.cache.invalidate();

@@ -54,6 +54,8 @@ export interface TopicInfo {
   replicationFactor: number;
   maxRecordBytes: number;
   partitions: PartitionInfo[];
+  /** How long records are kept, in ms (absent from brokers that do not report it). */
+  retentionMs?: number;
 }
 
 export interface NodeInfo {
@@ -80,6 +82,8 @@ export interface CreateTopicRequest {
   partitions: number;
   replicationFactor: number;
   maxRecordBytes: number;
+  /** 0: the broker's default. */
+  retentionMs?: number;
 }
 
 export interface ProduceRequest {

@@ -37,6 +37,8 @@ export const nodeCommand: CommandSpec = {
     "cluster-id": { type: "string", value: "ID", description: "cluster id guarding the data directory (default raftmq)" },
     "tick-interval-ms": { type: "string", value: "MS", description: "Raft tick (default 100)" },
     "election-ticks": { type: "string", value: "N", description: "ticks per election timeout (default 10)" },
+    "retention-check-interval-ms": { type: "string", value: "MS", description: "how often retention runs over the partitions (default 30000)" },
+    "shutdown-timeout-ms": { type: "string", value: "MS", description: "bound on the graceful shutdown after SIGTERM (default 5000)" },
   },
   run: runNode,
 };
@@ -76,6 +78,10 @@ export function nodeOptions(values: OptionValues): NodeOptions {
   if (tick !== undefined) options.tickIntervalMs = tick;
   const election = intOption(values, "election-ticks", undefined, 2, 1_000);
   if (election !== undefined) options.electionTicks = election;
+  const retentionCheck = intOption(values, "retention-check-interval-ms", undefined, 1, 24 * 3600 * 1000);
+  if (retentionCheck !== undefined) options.retentionCheckIntervalMs = retentionCheck;
+  const shutdownTimeout = intOption(values, "shutdown-timeout-ms", undefined, 1, CLOSE_TIMEOUT_MS);
+  if (shutdownTimeout !== undefined) options.shutdownTimeoutMs = shutdownTimeout;
   return options;
 }
 
