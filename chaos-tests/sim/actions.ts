@@ -21,12 +21,16 @@ export const MAX_MEMBERS = 7;
 export const MIN_VOTERS = 3;
 
 /** The steps that act on nodes rather than on the network. */
-type NodeStep = Extract<Step, { kind: "crash" | "restart" | "snapshot" | "addLearner" | "promote" | "remove" | "transfer" | "read" }>;
+type NodeStep = Extract<Step, { kind: "crash" | "restart" | "snapshot" | "addLearner" | "promote" | "remove" | "transfer" | "read" | "campaign" | "voteCrash" | "churn" }>;
 
 const STEP_CODES: Record<Step["kind"], number> = {
   advance: 1, propose: 2, drop: 3, duplicate: 4, delay: 5, reorder: 6, weather: 7, partition: 8, heal: 9,
   crash: 10, restart: 11, snapshot: 12, addLearner: 13, promote: 14, remove: 15, transfer: 16, read: 17,
+  campaign: 18, voteCrash: 19, churn: 20,
 };
+
+/** A mask that puts every node but the focus on side B: the focus alone on side A. */
+const ALL_BUT_FOCUS = 0x3fffffff;
 
 /** Executes the steps of one run; also hands out unique proposal payloads. */
 export class StepExecutor {
@@ -112,6 +116,15 @@ export class StepExecutor {
       case "read":
         this.read(step.pick);
         return;
+      case "campaign":
+        this.campaign(step.pick, step.count);
+        return;
+      case "voteCrash":
+        c.armVoteCrash(step.restartMs);
+        return;
+      case "churn":
+        this.churn(step);
+        return;
       default:
         unreachable(step, "step");
     }
@@ -146,6 +159,41 @@ export class StepExecutor {
     const unpersisted = n.crash();
     this.c.coverage.crash++;
     if (unpersisted) this.c.coverage.crashWithUnpersistedState++;
+  }
+
+  /** `count` distinct running non-leaders start an election at the same instant. */
+  private campaign(pick: number, count: number): void {
+    const candidates = this.c.live().filter((n) => n.role !== "leader");
+    const chosen = new Set<SimNode>();
+    for (let k = 0; k < count; k++) {
+      const n = pickOf(candidates, pick + k);
+      if (n !== undefined) chosen.add(n);
+    }
+    for (const n of chosen) if (n.campaign()) this.c.coverage.campaignForced++;
+  }
+
+  /**
+   * Leader churn: proposals reach the leader, which gets `afterMs` to replicate them (part of the
+   * way, typically), then crashes or is cut off. The next leader inherits entries of an older term
+   * that are on some nodes only (the setting of Figure 8).
+   */
+  private churn(step: Extract<Step, { kind: "churn" }>): void {
+    const c = this.c;
+    const leader = c.leader();
+    if (leader === undefined) return;
+    for (let i = 0; i < step.count; i++) {
+      if (leader.propose(this.nextProposal())?.ok === true) c.coverage.proposalAccepted++;
+    }
+    c.runFor(step.afterMs);
+    if (!leader.alive) return;
+    if (step.how === "crash") this.crash(leader);
+    else {
+      const p = planPartition("symmetric", c.processes().map((n) => n.id), ALL_BUT_FOCUS, leader.id);
+      if (p === undefined) return;
+      c.network.partition(p);
+      c.coverage.partitionSymmetric++;
+    }
+    c.coverage.leaderChurn++;
   }
 
   private addLearner(): void {

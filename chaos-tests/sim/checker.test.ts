@@ -169,6 +169,37 @@ test("checker: a snapshot whose data disagrees with what was applied violates st
   assertViolation("stateMachineSafety", () => c.onRestore(2, { index: 2, term: 1, confState: { voters: [1], learners: [] } }, forged));
 });
 
+test("checker: a vote grant that leaves before the vote is durable violates vote durability", () => {
+  const c = checkerWith([1, 2]);
+  assertViolation("voteDurability", () => c.onVoteGrantSent(1, 2, 3, { term: 3, vote: 0, commit: 0 })); // vote only in memory
+  assertViolation("voteDurability", () => c.onVoteGrantSent(1, 2, 3, { term: 2, vote: 0, commit: 0 })); // not even the term
+  assertViolation("voteDurability", () => c.onVoteGrantSent(1, 2, 3, { term: 3, vote: 4, commit: 0 }));
+  c.onVoteGrantSent(1, 2, 3, { term: 3, vote: 2, commit: 0 });
+  c.onVoteGrantSent(1, 2, 3, { term: 4, vote: 0, commit: 0 }); // a durable later term keeps the promise too
+});
+
+test("checker: an append acknowledgement that leaves before its entries are durable violates ack durability", () => {
+  const c = checkerWith([1, 2]);
+  const v = assertViolation("ackDurability", () => c.onAckSent(2, 1, 3, 7, false, 3));
+  assert.equal(v.index, 7);
+  c.onAckSent(2, 1, 3, 7, true, 3);
+  c.onAckSent(2, 1, 3, 7, false, 4); // superseded: the node moved on to term 4 (and truncated for its leader)
+});
+
+test("checker: a leader commit not durable on a quorum violates commit durability", () => {
+  const c = checkerWith([1, 2, 3]);
+  assertViolation("commitDurability", () => c.onCommitDurability(1, 2, 5, [2], [1, 2, 3]));
+  assertViolation("commitDurability", () => c.onCommitDurability(1, 2, 5, [1, 2], [1, 2, 3, 4]));
+  c.onCommitDurability(1, 2, 5, [2, 3], [1, 2, 3]); // followers alone may form the quorum (thesis §10.2.1)
+});
+
+test("checker: a leader committing an entry of an earlier term by counting violates the commit rule", () => {
+  const c = checkerWith([1]);
+  const v = assertViolation("leaderCommitRule", () => c.onLeaderCommit(1, 4, 2, 2));
+  assert.equal(v.index, 2);
+  c.onLeaderCommit(1, 4, 3, 4);
+});
+
 test("checker: a consistent history passes", () => {
   const c = checkerWith([1, 2, 3]);
   const log = [entry(1, 1), entry(2, 1, "p1"), entry(3, 2), entry(4, 2, "p2")];

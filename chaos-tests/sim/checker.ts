@@ -22,6 +22,14 @@
  *  - proposals: only a leader accepts one; an applied proposal sits exactly at the index and term
  *    the leader returned; nothing is applied that nobody proposed.
  *  - reads: a read served at index i has i >= every commit index known when the read was issued.
+ *
+ * Host-contract checks (the simulator can turn them off to measure what the end-to-end checks
+ * alone find): what a message acknowledges is durable when it leaves (a vote grant: the vote; an
+ * append acknowledgement: the entries), a leader's commit index covers only entries durable on a
+ * quorum of its voters (thesis §10.2.1: a leader may send before its own fsync, but not count
+ * itself until then), and a leader commits by counting only entries of its own term (§3.6.2,
+ * Figure 3.7). These catch the cause at once, where the end-to-end consequence (two leaders in a
+ * term, a lost committed entry) needs a rare crash or election afterwards.
  */
 import type { LogIndex, NodeId, Term } from "../../src/lib/ids.js";
 import type { Entry, HardState, Message, ProposeResult, SnapshotMetadata } from "../../src/raft/index.js";
@@ -43,6 +51,10 @@ export type Invariant =
   | "snapshotConsistency"
   | "proposalSafety"
   | "readLinearizability"
+  | "voteDurability"
+  | "ackDurability"
+  | "commitDurability"
+  | "leaderCommitRule"
   | "liveness";
 
 /** A broken invariant: names the invariant, the nodes involved, and the term and index if known. */
@@ -248,6 +260,47 @@ export class Checker {
     if (next.commit < prev.commit) this.fail("commitMonotonic", [node], next.term, next.commit, `persisted commit went back from ${prev.commit} to ${next.commit}`);
     if (next.term === prev.term && prev.vote !== 0 && next.vote !== prev.vote) {
       this.fail("voteStability", [node], next.term, undefined, `persisted vote changed from ${prev.vote} to ${next.vote} within term ${next.term}`);
+    }
+  }
+
+  // ------------------------------------------------------------------ durability (host contract)
+
+  /**
+   * `node` sends a vote grant to `to` for `term`; `durable` is the hard state a crash would leave.
+   * A durable later term also keeps the promise (the node never votes in `term` again).
+   */
+  onVoteGrantSent(node: NodeId, to: NodeId, term: Term, durable: HardState): void {
+    if (durable.term < term || (durable.term === term && durable.vote !== to)) {
+      this.fail("voteDurability", [node, to], term, undefined, `granted its vote to ${to} in term ${term} while its disk holds term ${durable.term} vote ${durable.vote}`);
+    }
+  }
+
+  /**
+   * `node` acknowledges entries up to `index` to `to` in `term`; `durable` says whether they would
+   * survive a crash, `durableTerm` is the term on its disk. A durable later term supersedes the
+   * acknowledgement: the node may legitimately have truncated those entries for a newer leader in
+   * the same Ready, and the acknowledgement only ever spoke for `term` (no leader of a later term
+   * could have been elected without them, thesis §3.6.3).
+   */
+  onAckSent(node: NodeId, to: NodeId, term: Term, index: LogIndex, durable: boolean, durableTerm: Term): void {
+    if (!durable && durableTerm <= term) this.fail("ackDurability", [node, to], term, index, `acknowledged entries up to ${index} to ${to} before they were durable`);
+  }
+
+  /**
+   * Leader `node` of `term` reports commit index `commit`; `durableOn` are the voters (of `voters`)
+   * whose disk holds that entry durably.
+   */
+  onCommitDurability(node: NodeId, term: Term, commit: LogIndex, durableOn: readonly NodeId[], voters: readonly NodeId[]): void {
+    if (durableOn.length < Math.floor(voters.length / 2) + 1) {
+      this.fail("commitDurability", [node], term, commit,
+        `leader committed ${commit}, but only [${durableOn.join(",")}] of voters [${voters.join(",")}] hold it durably (the leader counted an entry not yet on its own disk?)`);
+    }
+  }
+
+  /** Leader `node` of `term` advanced its commit by counting to `commit`, whose entry has term `entryTerm`. */
+  onLeaderCommit(node: NodeId, term: Term, commit: LogIndex, entryTerm: Term | undefined): void {
+    if (entryTerm !== term) {
+      this.fail("leaderCommitRule", [node], term, commit, `leader of term ${term} committed ${commit} of term ${entryTerm ?? "?"} by counting replicas (only entries of its own term may be; Figure 8)`);
     }
   }
 

@@ -5,7 +5,7 @@
  */
 import type { LogIndex, NodeId, Term } from "../../src/lib/ids.js";
 import { SeededRandom, type Random } from "../../src/lib/random.js";
-import { MemoryStorage, type ConfChange, type ConfState, type Message } from "../../src/raft/index.js";
+import { MemoryStorage, type ConfChange, type ConfState, type Message, type Status } from "../../src/raft/index.js";
 import { Checker } from "./checker.js";
 import { emptyCoverage, type Coverage } from "./coverage.js";
 import { EventQueue } from "./event-queue.js";
@@ -30,6 +30,8 @@ export const DEFAULT_WORLD: Omit<ClusterOptions, "size" | "seed" | "record"> = {
   raft: {},
   minDiskMs: 1,
   maxDiskMs: 4,
+  host: "multiraft",
+  contractChecks: true,
   minLatencyMs: 1,
   maxLatencyMs: 6,
   decommissionGraceMs: 50,
@@ -53,6 +55,8 @@ export class Cluster {
   readonly leaderRemovals = new Set<NodeId>();
   /** Pending leadership transfer targets, for coverage. */
   readonly transferTargets = new Map<NodeId, Term>();
+  /** Armed by a voteCrash step: the next node to grant a vote crashes right after, and restarts this many ms later. */
+  private voteCrashRestartMs: number | undefined;
 
   constructor(readonly opts: ClusterOptions) {
     this.trace = new Trace(opts.record);
@@ -69,6 +73,18 @@ export class Cluster {
       this.addProcess(id, storage);
     }
     this.nextId = opts.size + 1;
+    if (opts.host === "simple") this.coverage.hostSimple++;
+    else this.coverage.hostMultiraft++;
+  }
+
+  /** Arms a one-shot trigger: the next node to send a vote grant crashes right after it, and restarts `restartMs` later. */
+  armVoteCrash(restartMs: number): void {
+    this.voteCrashRestartMs = restartMs;
+  }
+
+  /** Disarms the vote-crash trigger (the liveness phase runs without faults). */
+  disarmVoteCrash(): void {
+    this.voteCrashRestartMs = undefined;
   }
 
   /** Removes all partitions and calms the weather. */
@@ -131,6 +147,8 @@ export class Cluster {
       send: (m) => this.send(m),
       onConfApplied: (n, cc, index) => this.onConfApplied(n, cc, index),
       onLeader: (n, term) => this.onLeader(n, term),
+      onVoteGranted: (n) => this.onVoteGranted(n),
+      checkCommitDurable: (n, st) => this.checkCommitDurable(n, st),
     });
     this.nodes.set(id, node);
     node.start();
@@ -181,6 +199,37 @@ export class Cluster {
       this.coverage.transferCompleted++;
       this.transferTargets.delete(node.id);
     }
+  }
+
+  private onVoteGranted(node: SimNode): void {
+    const restartMs = this.voteCrashRestartMs;
+    if (restartMs === undefined) return;
+    this.voteCrashRestartMs = undefined;
+    // Right after the grant has left (the rest of this Ready is processed first), before anything else happens.
+    this.queue.after(0, () => {
+      if (!node.alive) return;
+      if (node.crash()) this.coverage.crashWithUnpersistedState++;
+      this.coverage.crash++;
+      this.coverage.crashAfterVoteGrant++;
+      this.queue.after(restartMs, () => {
+        if (node.alive || node.decommissioned) return;
+        node.start();
+        this.coverage.restart++;
+      });
+    });
+  }
+
+  /**
+   * A leader's commit index just moved to `st.commit` (within one input, so under the membership
+   * `st` shows): the entry there must be durable on a quorum of its voters.
+   */
+  private checkCommitDurable(leader: SimNode, st: Status): void {
+    const commit = st.commit;
+    const term = leader.visibleTerm(commit);
+    if (term === undefined) return;
+    const durableOn: NodeId[] = [];
+    for (const id of st.confState.voters) if (this.nodes.get(id)?.durablyHas(commit, term) === true) durableOn.push(id);
+    this.checker.onCommitDurability(leader.id, st.term, commit, durableOn, st.confState.voters);
   }
 
   private onConfApplied(node: SimNode, cc: ConfChange, index: LogIndex): void {

@@ -34,6 +34,17 @@ export const COVERAGE_KEYS = [
   "transferCompleted",
   "readRequested",
   "readServed",
+  "sentBeforeWrite",
+  "ackBeforeLeaderWrite",
+  "oldTermAckAboveCommit",
+  "unsyncedWrite",
+  "unsyncedWriteLost",
+  "voteGrantInPersistedTerm",
+  "crashAfterVoteGrant",
+  "campaignForced",
+  "leaderChurn",
+  "hostSimple",
+  "hostMultiraft",
 ] as const;
 
 /** One coverage counter's name. */

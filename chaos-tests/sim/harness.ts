@@ -61,6 +61,8 @@ export interface SweepResult {
   readonly hash: string;
   readonly coverage: Coverage;
   readonly failure: FailureReport | undefined;
+  /** The 1-based number of the first failing run, and the wall time until it failed (before shrinking). */
+  readonly firstFailure: { readonly run: number; readonly wallMs: number } | undefined;
 }
 
 /** Runs `opts.runs` generated schedules (or replays `opts.path`). */
@@ -69,6 +71,7 @@ export function sweep(opts: SweepOptions): SweepResult {
   const arb = scheduleArbitrary({ nodes: opts.nodes, maxSteps: opts.maxSteps });
   const acc = { runs: 0, steps: 0, virtualMs: 0, events: 0, messages: 0, coverage: emptyCoverage(), hash: new Fnv64() };
   let failing = false;
+  let firstFailure: { run: number; wallMs: number } | undefined;
   const started = performance.now();
   const property = fc.property(arb, (s) => {
     if (failing) return runQuietly(s, opts.run);
@@ -85,6 +88,7 @@ export function sweep(opts: SweepOptions): SweepResult {
       if (opts.verbose === true) log(`run ${acc.runs}: nodes=${s.nodes} steps=${r.steps} virtual=${(r.virtualMs / 1000).toFixed(2)}s events=${r.events} hash=${r.hash}`);
     } catch (e) {
       failing = true;
+      firstFailure = { run: acc.runs + 1, wallMs: performance.now() - started };
       if (opts.verbose === true) log(`run ${acc.runs + 1} failed, shrinking: ${e instanceof Error ? e.message : String(e)}`);
       throw e;
     }
@@ -94,7 +98,7 @@ export function sweep(opts: SweepOptions): SweepResult {
   let failure: FailureReport | undefined;
   if (details.failed) failure = buildReport(opts, details);
   const { runs, steps: totalSteps, virtualMs, events, messages, coverage } = acc;
-  return { ok: !details.failed, seed: opts.seed, runs, totalSteps, virtualMs, wallMs, events, messages, hash: acc.hash.hex(), coverage, failure };
+  return { ok: !details.failed, seed: opts.seed, runs, totalSteps, virtualMs, wallMs, events, messages, hash: acc.hash.hex(), coverage, failure, firstFailure };
 }
 
 /** A run during shrinking: only pass/fail matters. */
@@ -117,7 +121,7 @@ function buildReport(opts: SweepOptions, details: fc.RunDetails<[Schedule]>): Fa
     else throw e;
   }
   const message = failure?.message ?? `the shrunk schedule did not fail when replayed (original error: ${String(details.errorInstance)})`;
-  const replay = `npm run sim -- --seed ${details.seed} --path ${path} --steps ${opts.maxSteps}${opts.nodes === undefined ? "" : ` --nodes ${opts.nodes}`}`;
+  const replay = `npm run sim -- --seed ${details.seed} --path ${path} --steps ${opts.maxSteps}${opts.nodes === undefined ? "" : ` --nodes ${opts.nodes}`}${opts.run?.contractChecks === false ? " --end-to-end" : ""}`;
   const lines = failure?.lines ?? [];
   const tail = opts.traceTailLines ?? 150;
   const head = [

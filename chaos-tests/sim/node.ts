@@ -1,15 +1,32 @@
 /**
- * One simulated node: a RawNode, its MemoryStorage (the durable disk) and its state machine.
+ * One simulated node: a RawNode, its disk (disk.ts: a MemoryStorage with a page cache) and its
+ * state machine.
  *
  * The ready loop is split into two scheduled events so that a crash can land anywhere in it:
  *
- *   input (tick/step/propose/...) ──► handOut (ready() at the same virtual ms, checked)
- *        ──► persist (after a random disk latency: persist, send, apply, serve reads, advance())
+ *   input (tick/step/propose/...) ──► handOut (ready() at the same virtual ms, checked;
+ *        the multiraft host sends the leader-only messages now)
+ *        ──► persist (after the write's latency: write, send the rest, apply, serve reads, advance())
+ *
+ * Two host models, chosen per schedule:
+ *  - "multiraft" (src/multiraft/multiraft.ts, production): the leader-only messages (app,
+ *    heartbeat, snap, timeoutNow) leave when the Ready is handed out, before its write; the others
+ *    (votes, acknowledgements, ...) after the write. The core must then count a leader's own
+ *    entries only once advance() reports them persisted.
+ *  - "simple" (ready.ts read literally): every message leaves after the write.
+ * The write is synced exactly when the Ready says `mustSync` (as multiraft does); an unsynced write
+ * is lost by a crash (disk.ts). A synced write takes the disk latency, an unsynced one 0–1 ms, a
+ * Ready with nothing to write none.
  *
  * Between handOut and persist the RawNode keeps taking steps and ticks (the core allows it), and
- * a crash in that window loses the handed-out Ready: nothing of it reaches storage, no message of
- * it is sent. A crash drops the RawNode, the state machine and pending reads; a restart rebuilds
- * all of them from storage alone.
+ * a crash in that window loses the handed-out Ready: nothing of it reaches storage, and only the
+ * messages the host already sent leave. A crash drops the RawNode, the state machine, pending
+ * reads and unsynced writes; a restart rebuilds all of them from the durable disk alone.
+ *
+ * Host-contract checks (on unless a run turns them off to measure end-to-end detection): a vote
+ * grant or an append acknowledgement leaves only once what it promises is durable, a leader's
+ * commit index covers only entries durable on a quorum, and a leader commits by counting only
+ * entries of its own term.
  */
 import type { LogIndex, NodeId, Term } from "../../src/lib/ids.js";
 import type { Random } from "../../src/lib/random.js";
@@ -18,6 +35,7 @@ import {
   MemoryStorage,
   RawNode,
   type ConfChange,
+  type HardState,
   type Message,
   type ProposeResult,
   type RaftRole,
@@ -26,8 +44,9 @@ import {
   type Status,
 } from "../../src/raft/index.js";
 import type { Checker } from "./checker.js";
-import type { RaftKnobs } from "./schedule.js";
+import type { HostModel, RaftKnobs } from "./schedule.js";
 import type { Coverage } from "./coverage.js";
+import { copyLog, SimDisk } from "./disk.js";
 import type { EventQueue, Timer } from "./event-queue.js";
 import { OverlayLogView, type LogView } from "./log-view.js";
 import { encodeProposal, proposalOf, StateMachine } from "./state-machine.js";
@@ -42,18 +61,24 @@ import { EventCode, type Trace } from "./trace.js";
  *  - forgetHardState: never persist the hard state (a restarted node forgets its term and vote);
  *  - staleReads: answer reads from the local state machine without asking the core;
  *  - lyingDisk: a crash loses the last persisted entry beyond the commit index, although it was
- *    acknowledged (an fsync that lied).
+ *    acknowledged (an fsync that lied);
+ *  - ignoreMustSync: never sync, so every write stays in the page cache until a crash loses it
+ *    (a host that ignores Ready.mustSync).
  */
-export type PlantedBug = "sendBeforePersist" | "forgetHardState" | "staleReads" | "lyingDisk";
+export type PlantedBug = "sendBeforePersist" | "forgetHardState" | "staleReads" | "lyingDisk" | "ignoreMustSync";
 
 /** Raft, timing and host options shared by all nodes of a cluster. */
 export interface NodeOptions {
   readonly tickMs: number;
   /** The core's knobs (electionTicks and heartbeatTicks, if absent, take the core's defaults). */
   readonly raft: RaftKnobs;
-  /** Disk latency of one Ready, drawn uniformly from [minDiskMs, maxDiskMs]. */
+  /** Latency of a synced write, drawn uniformly from [minDiskMs, maxDiskMs]. */
   readonly minDiskMs: number;
   readonly maxDiskMs: number;
+  /** When messages leave relative to the write (see the module comment). */
+  readonly host: HostModel;
+  /** Check the host contract directly (durable before acknowledged, the commit rule); see the module comment. */
+  readonly contractChecks: boolean;
   /** A deliberate host bug (negative controls only). */
   readonly plantedBug?: PlantedBug | undefined;
 }
@@ -71,12 +96,21 @@ export interface NodeEnv {
   onConfApplied(node: SimNode, cc: ConfChange, index: LogIndex): void;
   /** The node reported itself leader of `term` for the first time. */
   onLeader(node: SimNode, term: Term): void;
+  /** The node sent a vote grant (after its write). */
+  onVoteGranted(node: SimNode): void;
+  /** Leader `node`'s commit index just moved (status `st`): it must be durable on a quorum of `st`'s voters. */
+  checkCommitDurable(node: SimNode, st: Status): void;
 }
 
 interface InFlightReady {
   readonly rd: Ready;
+  /** The messages still to send once the write completes. */
+  readonly late: readonly Message[];
   readonly timer: Timer;
 }
+
+/** Message types only a leader sends; the multiraft host sends them before the write (src/multiraft EARLY_TYPES). */
+export const EARLY_TYPES: ReadonlySet<Message["type"]> = new Set<Message["type"]>(["app", "heartbeat", "snap", "timeoutNow"]);
 
 const ROLE_CODES: Record<RaftRole, number> = { follower: 1, preCandidate: 2, candidate: 3, leader: 4 };
 
@@ -84,6 +118,7 @@ const ROLE_CODES: Record<RaftRole, number> = { follower: 1, preCandidate: 2, can
 export class SimNode {
   private raw: RawNode | undefined;
   private sm: StateMachine = StateMachine.empty();
+  private readonly disk: SimDisk;
   private handOutTimer: Timer | undefined;
   private inFlight: InFlightReady | undefined;
   private tickTimer: Timer | undefined;
@@ -91,7 +126,8 @@ export class SimNode {
   /** Leader term of the previous hand-out (0 if it was not a leader's), for the append-only check. */
   private leaderTermAtHandOut: Term = 0;
   private lastIndexHandedOut: LogIndex = 0;
-  /** Stall watchdog: ticks since the last look, and each follower's match at that look. */
+  /** Commit index as of the latest hand-out (or start), for the leader commit rule. */
+  private commitHandedOut: LogIndex = 0;
   /** Role and term as of the latest Ready or status(). */
   role: RaftRole = "follower";
   term: Term = 0;
@@ -100,14 +136,27 @@ export class SimNode {
 
   constructor(
     readonly id: NodeId,
-    private disk: MemoryStorage,
+    storage: MemoryStorage,
     private readonly random: Random,
     private readonly env: NodeEnv,
-  ) {}
+  ) {
+    this.disk = new SimDisk(storage);
+  }
 
-  /** The node's durable storage. */
+  /** The node's storage as the core reads it (durable state plus unsynced writes). */
   get storage(): MemoryStorage {
-    return this.disk;
+    return this.disk.storage;
+  }
+
+  /** Whether entry `i` of term `t` would survive a crash of this node now. */
+  durablyHas(i: LogIndex, t: Term): boolean {
+    return this.disk.durablyHas(i, t);
+  }
+
+  /** The term of entry `i` in the log the host can see (storage plus the Ready being written), if known. */
+  visibleTerm(i: LogIndex): Term | undefined {
+    const rd = this.inFlight?.rd;
+    return new OverlayLogView(this.storage, rd?.snapshot, rd?.entries ?? []).termAt(i);
   }
 
   /** Whether the node is running (not crashed, not decommissioned). */
@@ -146,13 +195,14 @@ export class SimNode {
     this.term = st.term;
     this.leaderTermAtHandOut = 0;
     this.lastIndexHandedOut = st.lastIndex;
+    this.commitHandedOut = st.commit;
     env.trace.event(env.queue.now, this.id, this.incarnation === 1 ? EventCode.start : EventCode.restart, hs.term, hs.commit, snap.metadata.index, this.storage.lastIndex(), () =>
       `from disk: term ${hs.term} vote ${hs.vote} commit ${hs.commit} snapshot ${snap.metadata.index} last ${this.storage.lastIndex()}`,
     );
     if (this.tickTimer === undefined) this.scheduleTick(this.random.int(env.options.tickMs));
   }
 
-  /** Loses everything not in storage. Returns whether a Ready was pending or in flight. */
+  /** Loses everything not durable. Returns whether a Ready was pending or in flight, or an unsynced write was lost. */
   crash(): boolean {
     if (this.raw === undefined) return false;
     const unpersisted = this.inFlight !== undefined || this.handOutTimer !== undefined;
@@ -163,10 +213,13 @@ export class SimNode {
     this.pendingReads = [];
     this.sm = StateMachine.empty();
     this.role = "follower";
-    if (this.env.options.plantedBug === "lyingDisk") this.disk = withoutLastEntry(this.disk);
+    const lost = this.disk.crash();
+    if (lost > 0) this.env.coverage.unsyncedWriteLost++;
+    if (this.env.options.plantedBug === "lyingDisk") this.disk.replace(withoutLastEntry(this.storage));
     const { env } = this;
-    env.trace.event(env.queue.now, this.id, EventCode.crash, unpersisted ? 1 : 0, 0, 0, 0, unpersisted ? "with a Ready not yet persisted" : "");
-    return unpersisted;
+    env.trace.event(env.queue.now, this.id, EventCode.crash, unpersisted ? 1 : 0, lost, 0, 0,
+      `${unpersisted ? "with a Ready not yet persisted" : ""}${lost > 0 ? `${unpersisted ? "; " : ""}${lost} unsynced write(s) lost` : ""}`);
+    return unpersisted || lost > 0;
   }
 
   /** Stops the node for good (it was removed from the group). */
@@ -181,8 +234,17 @@ export class SimNode {
 
   /** Delivers a message. Returns false if the node is down. */
   step(m: Message): boolean {
-    if (this.raw === undefined) return false;
-    this.raw.step(m);
+    const raw = this.raw;
+    if (raw === undefined) return false;
+    // The window where a leader could count its own entries before they are durable: an
+    // acknowledgement arrives while the leader's own write of entries is still in flight.
+    const watch = m.type === "appResp" && this.role === "leader" && this.env.options.contractChecks && this.ownLogWritePending();
+    const before = watch ? raw.status().commit : 0;
+    const firstUnwritten = this.inFlight?.rd.entries[0]?.index;
+    if (watch && !m.reject && firstUnwritten !== undefined && m.index >= firstUnwritten) this.env.coverage.ackBeforeLeaderWrite++;
+    if (m.type === "appResp" && !m.reject && this.role === "leader" && m.index > this.commitHandedOut) this.noteOldTermAck(m.index);
+    raw.step(m);
+    if (watch) this.checkCommitDurable(before);
     this.afterInput();
     return true;
   }
@@ -215,6 +277,15 @@ export class SimNode {
     this.raw.transferLeadership(to);
     this.env.trace.event(this.env.queue.now, this.id, EventCode.transfer, to, 0, 0, 0, `to ${to}`);
     this.afterInput();
+  }
+
+  /** Starts an election now, as a host may (multiraft's campaign()). Returns whether the node is up. */
+  campaign(): boolean {
+    if (this.raw === undefined) return false;
+    this.raw.campaign();
+    this.env.trace.event(this.env.queue.now, this.id, EventCode.campaign, this.term, 0, 0, 0, `term ${this.term}`);
+    this.afterInput();
+    return true;
   }
 
   /** Requests a read point for `context`. Returns whether the core took the request. */
@@ -258,8 +329,9 @@ export class SimNode {
 
   /**
    * Snapshots the state machine at its applied index and compacts the log up to `lagEntries`
-   * before it. Returns false if there is nothing new to snapshot (or an incoming snapshot is being
-   * persisted).
+   * before it; the host writes the snapshot durably (an fsync, which also makes earlier unsynced
+   * writes durable). Returns false if there is nothing new to snapshot (or an incoming snapshot is
+   * being persisted).
    */
   takeSnapshot(lagEntries: number): boolean {
     const raw = this.raw;
@@ -270,6 +342,7 @@ export class SimNode {
     this.storage.createSnapshot(applied, confState, this.sm.encode());
     const compactTo = Math.max(this.storage.firstIndex() - 1, applied - lagEntries);
     this.storage.compact(compactTo);
+    this.syncDisk();
     this.env.trace.event(this.env.queue.now, this.id, EventCode.snapshotTaken, applied, compactTo, confState.voters.length, confState.learners.length, () =>
       `at ${applied}, compacted to ${compactTo}, voters [${confState.voters.join(",")}] learners [${confState.learners.join(",")}]`,
     );
@@ -307,7 +380,7 @@ export class SimNode {
     });
   }
 
-  /** Takes a Ready, checks what it shows, and schedules its persistence. */
+  /** Takes a Ready, checks what it shows, sends what the host sends before the write, and schedules the write. */
   private handOut(): void {
     const raw = this.raw;
     if (raw === undefined || !raw.hasReady()) return;
@@ -315,9 +388,36 @@ export class SimNode {
     const view = new OverlayLogView(this.storage, rd.snapshot, rd.entries);
     this.checkReady(rd, view);
     const { options, queue } = this.env;
-    if (options.plantedBug === "sendBeforePersist") for (const m of rd.messages) this.env.send(m);
-    const latency = this.random.intBetween(options.minDiskMs, options.maxDiskMs);
-    this.inFlight = { rd, timer: queue.after(latency, () => this.persist()) };
+    const writes = rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined;
+    const late = this.sendEarly(rd, writes);
+    const latency = !writes ? 0 : this.syncs(rd) ? this.random.intBetween(options.minDiskMs, options.maxDiskMs) : this.random.int(2);
+    this.inFlight = { rd, late, timer: queue.after(latency, () => this.persist()) };
+  }
+
+  /** Sends the messages the host sends at hand-out; returns the rest, to send after the write. */
+  private sendEarly(rd: Ready, writes: boolean): readonly Message[] {
+    const { options } = this.env;
+    if (options.plantedBug === "sendBeforePersist") {
+      for (const m of rd.messages) this.sendNow(m);
+      return [];
+    }
+    if (options.host !== "multiraft" || rd.messages.length === 0) return rd.messages;
+    const late: Message[] = [];
+    let early = 0;
+    for (const m of rd.messages) {
+      if (!EARLY_TYPES.has(m.type)) late.push(m);
+      else {
+        this.sendNow(m);
+        early++;
+      }
+    }
+    if (early > 0 && writes) this.env.coverage.sentBeforeWrite++;
+    return late;
+  }
+
+  /** Whether the host syncs this Ready's write: exactly when the core asks for it. */
+  private syncs(rd: Ready): boolean {
+    return rd.mustSync && this.env.options.plantedBug !== "ignoreMustSync";
   }
 
   private checkReady(rd: Ready, view: LogView): void {
@@ -335,7 +435,15 @@ export class SimNode {
       }
       checker.onEntries(this.id, first.index - 1, view.termAt(first.index - 1), rd.entries);
     }
-    if (rd.hardState !== undefined) checker.onCommit(this.id, rd.hardState.term, rd.hardState.commit, view);
+    if (rd.hardState !== undefined) {
+      const commit = rd.hardState.commit;
+      // A commit made while leader of this term since the previous hand-out: by counting, so it must land on an entry of this term.
+      if (this.env.options.contractChecks && this.role === "leader" && this.leaderTermAtHandOut === this.term && commit > this.commitHandedOut) {
+        checker.onLeaderCommit(this.id, this.term, commit, view.termAt(commit));
+      }
+      checker.onCommit(this.id, rd.hardState.term, commit, view);
+      this.commitHandedOut = commit;
+    }
     if (this.role === "leader") checker.checkLeader(this.id, this.term, view, true);
     for (const m of rd.messages) checker.onSend(m);
     this.leaderTermAtHandOut = this.role === "leader" ? this.term : 0;
@@ -353,44 +461,101 @@ export class SimNode {
     }
   }
 
-  /** Persists the Ready in flight, sends its messages, applies, serves reads, then advance(). */
+  /** Writes the Ready in flight, sends the rest of its messages, applies, serves reads, then advance(). */
   private persist(): void {
     const raw = this.raw;
     const inFlight = this.inFlight;
     if (raw === undefined || inFlight === undefined) return;
     this.inFlight = undefined;
-    const { rd } = inFlight;
-    this.persistReady(rd);
-    if (this.env.options.plantedBug !== "sendBeforePersist") for (const m of rd.messages) this.env.send(m);
+    const { rd, late } = inFlight;
+    const before = this.disk.durableHardState;
+    this.write(rd);
+    for (const m of late) {
+      this.sendNow(m);
+      if (m.type === "voteResp" && !m.reject) this.onVoteGrantSent(m, before);
+    }
     if (rd.snapshot !== undefined) this.restoreStateMachine(rd);
     for (const e of rd.committedEntries) this.applyEntry(e);
     for (const rs of rd.readStates) this.pendingReads.push(rs);
     this.serveReads();
+    // A leader whose own entries are only in the page cache must not count them (checked at once).
+    const watch = this.role === "leader" && this.env.options.contractChecks && this.disk.logBuffered && !rd.committedEntries.some((e) => e.type === "conf");
+    const commitBefore = watch ? raw.status().commit : 0;
     raw.advance();
+    if (watch) this.checkCommitDurable(commitBefore);
     this.afterInput();
   }
 
-  private persistReady(rd: Ready): void {
+  /** Coverage: an acknowledgement above the commit index at an entry of an older term (the setting of Figure 8). */
+  private noteOldTermAck(index: LogIndex): void {
+    const s = this.storage;
+    if (index < s.firstIndex() || index > s.lastIndex()) return;
+    if (s.term(index) < this.term) this.env.coverage.oldTermAckAboveCommit++;
+  }
+
+  /** Whether a write of this node's own log is in flight or only buffered. */
+  private ownLogWritePending(): boolean {
+    return (this.inFlight !== undefined && this.inFlight.rd.entries.length > 0) || this.disk.logBuffered;
+  }
+
+  private checkCommitDurable(before: LogIndex): void {
+    const st = this.raw?.status();
+    if (st === undefined || st.role !== "leader" || st.commit <= before) return;
+    this.env.checkCommitDurable(this, st);
+  }
+
+  private onVoteGrantSent(m: Message, durableBefore: HardState): void {
+    // The window of a vote-only hard-state change: the term was already durable, without a vote.
+    if (durableBefore.term === m.term && durableBefore.vote === 0) this.env.coverage.voteGrantInPersistedTerm++;
+    this.env.onVoteGranted(this);
+  }
+
+  /** Sends `m`, first checking that what it acknowledges is durable (the host contract, ready.ts step 2). */
+  private sendNow(m: Message): void {
+    if (this.env.options.contractChecks && !m.reject) {
+      if (m.type === "voteResp") this.env.checker.onVoteGrantSent(this.id, m.to, m.term, this.disk.durableHardState);
+      else if (m.type === "appResp" && m.index > 0) this.env.checker.onAckSent(this.id, m.to, m.term, m.index, this.disk.acknowledgeable(m.index), this.disk.durableHardState.term);
+    }
+    this.env.send(m);
+  }
+
+  private write(rd: Ready): void {
     const { env } = this;
     const now = env.queue.now;
-    if (rd.snapshot !== undefined && !this.storage.applySnapshot(rd.snapshot)) {
-      env.checker.fail("snapshotConsistency", [this.id], rd.snapshot.metadata.term, rd.snapshot.metadata.index,
-        `core handed out snapshot ${rd.snapshot.metadata.index}, not newer than the stored ${this.storage.snapshot().metadata.index}`);
+    const hs = env.options.plantedBug === "forgetHardState" ? undefined : rd.hardState;
+    const sync = this.syncs(rd);
+    if (!sync && (hs !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined)) env.coverage.unsyncedWrite++;
+    const durableBefore = this.disk.durableHardState;
+    const snapshotOk = this.disk.write({ snapshot: rd.snapshot, entries: rd.entries, hardState: hs }, sync);
+    if (!snapshotOk) {
+      env.checker.fail("snapshotConsistency", [this.id], rd.snapshot!.metadata.term, rd.snapshot!.metadata.index,
+        `core handed out snapshot ${rd.snapshot!.metadata.index}, not newer than the stored ${this.storage.snapshot().metadata.index}`);
     }
     if (rd.entries.length > 0) {
-      this.storage.append(rd.entries);
       const last = rd.entries[rd.entries.length - 1]!;
       if (this.storage.lastIndex() !== last.index || this.storage.term(last.index) !== last.term) {
         env.checker.fail("logMatching", [this.id], last.term, last.index, `storage ends at ${this.storage.lastIndex()} after appending up to ${last.index}/t${last.term}`);
       }
-      env.trace.event(now, this.id, EventCode.append, rd.entries[0]!.index, last.index, last.term, 0, () => `entries ${rd.entries[0]!.index}..${last.index} (last term ${last.term})`);
+      env.trace.event(now, this.id, EventCode.append, rd.entries[0]!.index, last.index, last.term, sync ? 1 : 0, () =>
+        `entries ${rd.entries[0]!.index}..${last.index} (last term ${last.term})${sync ? "" : " unsynced"}`);
     }
-    if (rd.hardState !== undefined && env.options.plantedBug !== "forgetHardState") {
-      const hs = rd.hardState;
-      env.checker.onPersistHardState(this.id, hs);
-      this.storage.setHardState(hs);
-      env.trace.event(now, this.id, EventCode.hardState, hs.term, hs.vote, hs.commit, 0, `term ${hs.term} vote ${hs.vote} commit ${hs.commit}`);
+    if (hs !== undefined) {
+      env.trace.event(now, this.id, EventCode.hardState, hs.term, hs.vote, hs.commit, sync ? 1 : 0, `term ${hs.term} vote ${hs.vote} commit ${hs.commit}${sync ? "" : " unsynced"}`);
     }
+    this.noteDurable(durableBefore);
+  }
+
+  /** Makes every write so far durable (the host's snapshot write). */
+  private syncDisk(): void {
+    const before = this.disk.durableHardState;
+    this.disk.sync();
+    this.noteDurable(before);
+  }
+
+  /** Tells the checker about a newly durable hard state (the persisted term and commit must never go back). */
+  private noteDurable(before: HardState): void {
+    const after = this.disk.durableHardState;
+    if (after !== before) this.env.checker.onPersistHardState(this.id, after);
   }
 
   private restoreStateMachine(rd: Ready): void {
@@ -441,11 +606,7 @@ function withoutLastEntry(s: MemoryStorage): MemoryStorage {
   const hs = s.initialState().hardState;
   const last = s.lastIndex();
   if (last <= hs.commit || last < s.firstIndex()) return s;
-  const copy = new MemoryStorage();
-  copy.applySnapshot(s.snapshot());
-  copy.append(s.entries(s.firstIndex(), last, Number.MAX_SAFE_INTEGER));
-  copy.setHardState(hs);
-  return copy;
+  return copyLog(s, last - 1);
 }
 
 function cancel(t: Timer | undefined): undefined {

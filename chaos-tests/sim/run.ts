@@ -22,6 +22,12 @@ export interface RunOptions {
   readonly livenessElectionTimeouts?: number;
   /** Virtual time before the first step, to let a first leader emerge. Default 300 ms. */
   readonly warmUpMs?: number;
+  /**
+   * Check the host contract directly (durability before acknowledgement, commit durability, the
+   * leader commit rule; checker.ts). Default true; false measures what the end-to-end invariants
+   * alone find.
+   */
+  readonly contractChecks?: boolean;
 }
 
 /** What a successful run produced. */
@@ -40,13 +46,13 @@ export class SimulationFailure extends Error {
   override readonly name = "SimulationFailure";
   constructor(
     readonly error: unknown,
-    /** The step being executed (0-based), or "liveness". */
-    readonly at: number | "liveness",
+    /** The step being executed (0-based), "warm-up" before the first, or "liveness" after the last. */
+    readonly at: number | "warm-up" | "liveness",
     readonly virtualMs: number,
     readonly hash: string,
     readonly lines: readonly string[] | undefined,
   ) {
-    super(`${at === "liveness" ? "during the liveness check" : `at step ${at}`}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    super(`${at === "liveness" ? "during the liveness check" : at === "warm-up" ? "during warm-up" : `at step ${at}`}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
 }
 
@@ -54,10 +60,19 @@ export class SimulationFailure extends Error {
 export function runSchedule(schedule: Schedule, opts: RunOptions = {}): RunResult {
   const timing = { ...DEFAULT_WORLD, ...opts.timing };
   const raft = { ...timing.raft, ...schedule.raft };
-  const clusterOpts: ClusterOptions = { ...timing, ...schedule.world, raft, size: schedule.nodes, seed: schedule.seed, record: opts.record ?? false };
+  const clusterOpts: ClusterOptions = {
+    ...timing,
+    ...schedule.world,
+    raft,
+    host: schedule.host ?? timing.host,
+    contractChecks: opts.contractChecks ?? timing.contractChecks,
+    size: schedule.nodes,
+    seed: schedule.seed,
+    record: opts.record ?? false,
+  };
   const c = new Cluster(clusterOpts);
   const exec = new StepExecutor(c);
-  let at: number | "liveness" = 0;
+  let at: number | "warm-up" | "liveness" = "warm-up";
   try {
     c.runFor(opts.warmUpMs ?? 300);
     c.checkStep();
@@ -67,6 +82,7 @@ export function runSchedule(schedule: Schedule, opts: RunOptions = {}): RunResul
       c.checkStep();
     }
     at = "liveness";
+    c.disarmVoteCrash();
     checkLiveness(c, exec, (opts.livenessElectionTimeouts ?? 30) * (raft.electionTicks ?? CORE_ELECTION_TICKS) * timing.tickMs);
   } catch (e) {
     throw new SimulationFailure(e, at, c.queue.now, c.trace.hash(), c.trace.lines);

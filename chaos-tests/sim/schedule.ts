@@ -31,7 +31,10 @@ export type Step =
   | { readonly kind: "promote"; readonly pick: number }
   | { readonly kind: "remove"; readonly pick: number; readonly leader: boolean }
   | { readonly kind: "transfer"; readonly pick: number }
-  | { readonly kind: "read"; readonly pick: number };
+  | { readonly kind: "read"; readonly pick: number }
+  | { readonly kind: "campaign"; readonly pick: number; readonly count: number }
+  | { readonly kind: "voteCrash"; readonly restartMs: number }
+  | { readonly kind: "churn"; readonly count: number; readonly afterMs: number; readonly how: "crash" | "isolate" };
 
 /** The kinds of steps. */
 export type StepKind = Step["kind"];
@@ -57,12 +60,21 @@ export interface WorldKnobs {
   readonly maxDiskMs?: number;
 }
 
-/** A whole run: initial size, core knobs, world timing, world seed, steps. */
+/**
+ * When the simulated host sends a Ready's messages (node.ts): "multiraft" sends the leader-only
+ * ones (app, heartbeat, snap, timeoutNow) before the write, as src/multiraft does; "simple" sends
+ * everything after it.
+ */
+export type HostModel = "multiraft" | "simple";
+
+/** A whole run: initial size, core knobs, world timing, host model, world seed, steps. */
 export interface Schedule {
   /** Initial number of voters, 3..7. */
   readonly nodes: number;
   readonly raft: RaftKnobs;
   readonly world?: WorldKnobs;
+  /** Absent means "multiraft" (production's host). */
+  readonly host?: HostModel;
   /** Seed of the simulated world's randomness. */
   readonly seed: number;
   readonly steps: readonly Step[];
@@ -70,7 +82,7 @@ export interface Schedule {
 
 /** The shape of generated schedules. */
 export interface ScheduleOptions {
-  /** Fix the initial size (and disable membership changes, so it stays fixed, and knobs, for a steady benchmark). */
+  /** Fix the initial size (and disable membership changes, so that it stays fixed). */
   readonly nodes?: number | undefined;
   /** Maximum number of steps; lengths are spread over [1, maxSteps] (no larger minimum, so shrinking can remove any step). */
   readonly maxSteps: number;
@@ -106,6 +118,9 @@ function stepArbitraries(membership: boolean): { arbitrary: fc.Arbitrary<Step>; 
     w(4, fc.record({ kind: fc.constant("snapshot" as const), pick, lag: fc.integer({ min: 0, max: 5 }) })),
     w(2, fc.record({ kind: fc.constant("transfer" as const), pick })),
     w(4, fc.record({ kind: fc.constant("read" as const), pick })),
+    w(3, fc.record({ kind: fc.constant("campaign" as const), pick, count: fc.integer({ min: 1, max: 2 }) })),
+    w(2, fc.record({ kind: fc.constant("voteCrash" as const), restartMs: fc.integer({ min: 1, max: 60 }) })),
+    w(3, fc.record({ kind: fc.constant("churn" as const), count: fc.integer({ min: 1, max: 6 }), afterMs: fc.integer({ min: 0, max: 8 }), how: fc.constantFrom("crash" as const, "isolate" as const) })),
   ];
   if (membership) {
     steps.push(
@@ -127,7 +142,7 @@ const sizeArbitrary = fc.oneof(
 );
 
 /** Half the schedules keep the core's defaults; the others get small limits and random toggles. */
-const knobsArbitrary: fc.Arbitrary<RaftKnobs> = fc.oneof(
+const baseKnobsArbitrary: fc.Arbitrary<RaftKnobs> = fc.oneof(
   fc.constant({}),
   fc.record(
     {
@@ -143,6 +158,21 @@ const knobsArbitrary: fc.Arbitrary<RaftKnobs> = fc.oneof(
     { requiredKeys: [] },
   ).map((k) => (k.heartbeatTicks !== undefined && k.heartbeatTicks >= (k.electionTicks ?? 10) ? { ...k, heartbeatTicks: 1 } : k)),
 );
+
+/**
+ * Besides, 40% of the schedules send one entry per append (maxMsgBytes 1). Then a new leader
+ * brings a lagging follower up to date entry by entry, and gets acknowledgements at indexes of
+ * older terms above its commit index: the setting of the thesis's Figure 8 (§3.6.2), where only
+ * the rule "commit by counting only entries of the current term" keeps a leader from committing
+ * an entry that a later leader may overwrite. With larger appends the new leader's no-op rides
+ * along and every acknowledgement lands in its own term.
+ */
+const knobsArbitrary: fc.Arbitrary<RaftKnobs> = fc
+  .tuple(baseKnobsArbitrary, fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: fc.constant(1), weight: 2 }))
+  .map(([k, maxMsgBytes]) => (maxMsgBytes === undefined ? k : { ...k, maxMsgBytes }));
+
+/** Mostly production's host model (see {@link HostModel}). */
+const hostArbitrary: fc.Arbitrary<HostModel> = fc.oneof({ arbitrary: fc.constant("multiraft" as const), weight: 3 }, { arbitrary: fc.constant("simple" as const), weight: 1 });
 
 /** Mostly the default timing; sometimes a slow network or a slow disk (fsync). */
 const worldArbitrary: fc.Arbitrary<WorldKnobs> = fc.oneof(
@@ -174,8 +204,9 @@ export function scheduleArbitrary(opts: ScheduleOptions): fc.Arbitrary<Schedule>
   const membership = opts.nodes === undefined;
   return fc.record({
     nodes: opts.nodes === undefined ? sizeArbitrary : fc.constant(opts.nodes),
-    raft: opts.nodes === undefined ? knobsArbitrary : fc.constant({}),
-    world: opts.nodes === undefined ? worldArbitrary : fc.constant({}),
+    raft: knobsArbitrary,
+    world: worldArbitrary,
+    host: hostArbitrary,
     seed: fc.nat(),
     steps: fc.array(fc.oneof(...stepArbitraries(membership)), { minLength: 1, maxLength: opts.maxSteps, size: "max" }),
   }).map((s) => ({ ...s, world: fitTiming(s.world, s.raft) }));
@@ -217,12 +248,18 @@ export function describeStep(s: Step): string {
       return `transfer leadership (pick ${s.pick})`;
     case "read":
       return `readIndex (pick ${s.pick})`;
+    case "campaign":
+      return s.count === 1 ? `campaign now (pick ${s.pick})` : `${s.count} nodes campaign at once (pick ${s.pick})`;
+    case "voteCrash":
+      return `the next node to grant a vote crashes right after, restarts ${s.restartMs}ms later`;
+    case "churn":
+      return `propose ${s.count}× to the leader, ${s.afterMs}ms later ${s.how === "crash" ? "crash" : "isolate"} it`;
   }
 }
 
 /** A schedule as a numbered listing. */
 export function describeSchedule(s: Schedule): string {
-  const lines = [`nodes=${s.nodes} worldSeed=${s.seed} raft=${JSON.stringify(s.raft)} world=${JSON.stringify(s.world ?? {})} steps=${s.steps.length}`];
+  const lines = [`nodes=${s.nodes} worldSeed=${s.seed} raft=${JSON.stringify(s.raft)} world=${JSON.stringify(s.world ?? {})} host=${s.host ?? "multiraft"} steps=${s.steps.length}`];
   s.steps.forEach((step, i) => lines.push(`  ${String(i).padStart(3)}: ${describeStep(step)}`));
   return lines.join("\n");
 }

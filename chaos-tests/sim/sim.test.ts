@@ -66,17 +66,25 @@ test("sim: a recorded run has the same trace hash as an unrecorded one, and iden
   assert.ok((loud1.lines?.length ?? 0) > 10);
 });
 
-/** Runs generated schedules with a planted host bug until one fails; returns the failure. */
-function firstFailureWith(bug: PlantedBug, maxRuns: number, wanted: (e: unknown) => boolean): SimulationFailure | undefined {
+/**
+ * Runs generated schedules with a planted host bug until one fails as `wanted`; returns the
+ * failure. `contractChecks: false` leaves only the end-to-end invariants.
+ */
+function firstFailureWith(bug: PlantedBug, maxRuns: number, wanted: (e: unknown) => boolean, contractChecks = true): SimulationFailure | undefined {
   const schedules = fc.sample(scheduleArbitrary({ maxSteps: MAX_STEPS }), { seed: SEED, numRuns: maxRuns });
   for (const s of schedules) {
     try {
-      runSchedule(s, { timing: { plantedBug: bug } });
+      runSchedule(s, { timing: { plantedBug: bug }, contractChecks });
     } catch (e) {
       if (e instanceof SimulationFailure && wanted(e.error)) return e;
     }
   }
   return undefined;
+}
+
+/** Whether `e` is a violation of one of `invariants`. */
+function violates(...invariants: string[]): (e: unknown) => boolean {
+  return (e) => e instanceof InvariantViolation && invariants.includes(e.invariant);
 }
 
 test("sim: negative control: reads answered locally (staleReads) violate read linearizability", () => {
@@ -85,10 +93,21 @@ test("sim: negative control: reads answered locally (staleReads) violate read li
   assert.match(r.failure?.message ?? "", /invariant readLinearizability violated/);
 });
 
-test("sim: negative control: a host that never persists its hard state is caught by the checker", () => {
-  const safety = new Set(["electionSafety", "logMatching", "stateMachineSafety", "leaderCompleteness", "voteStability"]);
-  const f = firstFailureWith("forgetHardState", 2000, (e) => e instanceof InvariantViolation && safety.has(e.invariant));
+test("sim: negative control: a host that never persists its hard state is caught by the end-to-end checks", () => {
+  const f = firstFailureWith("forgetHardState", 2000, violates("electionSafety", "logMatching", "stateMachineSafety", "leaderCompleteness", "voteStability"), false);
   assert.ok(f !== undefined, "forgetting votes and terms on restart was never caught as a safety violation");
+});
+
+test("sim: negative control: a host that never persists its hard state is caught at its first vote grant", () => {
+  const f = firstFailureWith("forgetHardState", 20, violates("voteDurability"));
+  assert.ok(f !== undefined, "a vote granted without being persisted was not caught by the vote durability check");
+});
+
+test("sim: negative control: a host that ignores mustSync (never fsyncs) is caught", () => {
+  const f = firstFailureWith("ignoreMustSync", 20, violates("voteDurability", "ackDurability"));
+  assert.ok(f !== undefined, "acknowledging unsynced votes and entries was not caught by the durability checks");
+  const e2e = firstFailureWith("ignoreMustSync", 500, violates("electionSafety", "logMatching", "stateMachineSafety", "leaderCompleteness", "voteStability", "commitMonotonic", "termMonotonic"), false);
+  assert.ok(e2e !== undefined, "losing unsynced writes in crashes was never caught end to end");
 });
 
 test("sim: negative control: sending before persisting is caught", () => {
@@ -127,3 +146,30 @@ test(
     });
   },
 );
+
+// ---------------------------------------------------------------------------------------------
+// Witnesses of planted core bugs: schedules the simulator shrank a planted bug to (README, "Planted
+// core bugs"). The correct core passes them; the planted core fails them at once.
+
+test("core witness: a new leader brought a follower up one entry at a time (commit rule, Figure 8)", () => {
+  // With `<= term` in RaftLog.maybeCommit: leaderCommitRule.
+  runStrict({ nodes: 3, raft: { maxMsgBytes: 1 }, world: {}, host: "multiraft", seed: 0, steps: [
+    { kind: "churn", count: 2, afterMs: 0, how: "crash" },
+    { kind: "advance", ms: 154 },
+    { kind: "drop", percent: 1, salt: 472670614 },
+    { kind: "propose", to: "leader", pick: 0, count: 1 },
+  ] });
+});
+
+test("core witness: a vote granted in a term the node already had (vote-only hard-state change)", () => {
+  // Without the vote in hardStateEqual, or in mustSync (RawNode): voteDurability.
+  runStrict({ nodes: 5, raft: {}, world: {}, host: "multiraft", seed: 358729371, steps: [{ kind: "transfer", pick: 0 }, { kind: "propose", to: "leader", pick: 0, count: 1 }] });
+});
+
+test("core witness: acknowledgements reach a leader before its own write completes", () => {
+  // With the leader counting its own entries on append (Raft.appendEntries): commitDurability.
+  runStrict({ nodes: 5, raft: { heartbeatTicks: 1 }, world: { maxLatencyMs: 6, maxDiskMs: 15 }, host: "multiraft", seed: 0, steps: [
+    { kind: "delay", percent: 4, maxMs: 14, salt: 0 },
+    { kind: "transfer", pick: 117 },
+  ] });
+});

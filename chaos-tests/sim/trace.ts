@@ -78,6 +78,7 @@ export const EventCode = {
   liveness: 25,
   reportUnreachable: 26,
   reportSnapshot: 27,
+  campaign: 28,
 } as const;
 /** One of the {@link EventCode} values. */
 export type EventCode = (typeof EventCode)[keyof typeof EventCode];
