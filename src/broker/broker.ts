@@ -4,37 +4,75 @@
  */
 import { BrokerError, NotLeaderError } from "../lib/errors.js";
 import type { Clock } from "../lib/clock.js";
-import type { GroupId, NodeId, Offset } from "../lib/ids.js";
+import type { GroupId, LogIndex, NodeId, Offset } from "../lib/ids.js";
 import type { MultiRaft } from "../multiraft/multiraft.js";
 import type { RaftStore } from "../multiraft/ports.js";
 import type { MetadataState, PartitionRecord, TopicRecord } from "../controller/metadata.js";
 import type { BrokerPartitions } from "./partition-manager.js";
 import type { PartitionState } from "./partition.js";
 import { LogCompactedError } from "../raft/index.js";
-import { encodeBatch, recordSizeBytes, type ProducedRecord, type StoredRecord } from "./record-batch.js";
+import {
+  BATCH_HEADER_BYTES,
+  BatchFormatError,
+  HEADER_KEY_BYTES_MAX,
+  HEADERS_PER_RECORD_MAX,
+  PRIORITY_MAX,
+  RECORD_ID_BYTES_MAX,
+  RECORD_STRING_BYTES_MAX,
+  RecordLimitError,
+  encodeBatch,
+  isExpired,
+  readBatchHeader,
+  recordSizeBytes,
+  stampBrokerTimestamp,
+  validateBatch,
+  type BatchHeader,
+  type BatchProducer,
+  type ProducedRecord,
+  type StoredRecord,
+} from "./record-batch.js";
+import type { StoredBatch } from "./partition.js";
 
+export { HEADER_KEY_BYTES_MAX, HEADERS_PER_RECORD_MAX, RECORD_ID_BYTES_MAX };
 export const PRODUCE_TIMEOUT_MS_DEFAULT = 10_000;
 export const FETCH_BYTES_MAX_DEFAULT = 1024 * 1024;
 export const FETCH_WAIT_MS_MAX = 30_000;
 export const BATCH_RECORDS_MAX = 100_000;
-/** Largest produce batch; one Raft entry, so it must fit one peer frame (transport/limits.ts). */
+/**
+ * Largest stored batch (header and records, compressed or not); one Raft entry, so it must fit
+ * one peer frame (transport/limits.ts).
+ */
 export const BATCH_BYTES_MAX = 8 * 1024 * 1024;
-/** Bounds of the 16-bit length fields of the batch format, kept well below them. */
-export const RECORD_ID_BYTES_MAX = 1024;
-export const HEADER_KEY_BYTES_MAX = 1024;
-export const HEADERS_PER_RECORD_MAX = 1024;
+/** Largest records section of a batch before compression: bounds the leader's and consumers' decompression. */
+export const BATCH_UNCOMPRESSED_BYTES_MAX = 32 * 1024 * 1024;
 
 export interface ProduceResult {
   readonly baseOffset: Offset;
   readonly count: number;
   readonly brokerTimestampMs: number;
+  /** The batch was a retry of one already written: the offsets are the original's. */
+  readonly duplicate: boolean;
+}
+
+/** A fetched record, marked when its TTL had passed at the leader's clock. */
+export type FetchedRecord = StoredRecord & { readonly expired: boolean };
+
+export interface FetchOptions {
+  /** Return stored batches (FetchResult.batches) instead of decoded records. */
+  readonly rawBatches?: boolean;
+  /** Return expired records (marked) instead of skipping them. */
+  readonly includeExpired?: boolean;
 }
 
 export interface FetchResult {
-  readonly records: readonly StoredRecord[];
+  readonly records: readonly FetchedRecord[];
+  /** With rawBatches: the stored batches, the first possibly starting below the fetch offset. */
+  readonly batches: readonly StoredBatch[];
   readonly highWatermark: Offset;
   readonly logStartOffset: Offset;
   readonly nextOffset: Offset;
+  /** The leader's wall clock when it answered: "now" for TTL expiry. */
+  readonly brokerTimeMs: number;
 }
 
 /** What this node knows of one partition. */
@@ -57,21 +95,93 @@ export class Broker {
     private readonly addressOf: (id: NodeId) => string | undefined,
   ) {}
 
-  /** Appends records to a partition; resolves once they are committed (fsynced on a quorum). */
-  async produce(topicName: string, partitionNo: number, records: readonly ProducedRecord[], timeoutMs: number): Promise<ProduceResult> {
+  /**
+   * Appends records to a partition (the broker encodes them, uncompressed); resolves once they are
+   * committed (fsynced on a quorum). With `producer`, the batch is deduplicated like a batch of an
+   * idempotent producer (see produceBatch).
+   */
+  async produce(topicName: string, partitionNo: number, records: readonly ProducedRecord[], timeoutMs: number, producer?: BatchProducer): Promise<ProduceResult> {
     const topic = this.topic(topicName);
     const partition = this.partition(topic, partitionNo);
-    validateBatch(topic, records);
-    const state = this.leaderState(partition);
-    const brokerTimestampMs = this.clock.wallMs();
-    const index = await this.multiraft.propose(partition.group, encodeBatch(records, brokerTimestampMs), timeoutMs);
-    const baseOffset = state.baseOffsetAt(index);
-    if (baseOffset === undefined) throw new BrokerError("UNAVAILABLE", `partition ${topicName}/${partitionNo} was compacted before the write was reported; its offset is unknown`);
-    return { baseOffset, count: records.length, brokerTimestampMs };
+    validateRecords(topic, records);
+    this.leaderState(partition);
+    let batch: Uint8Array;
+    try {
+      batch = encodeBatch(records, this.clock.wallMs(), producer === undefined ? {} : { producer });
+    } catch (e) {
+      if (e instanceof RangeError) throw new BrokerError("INVALID_ARGUMENT", e.message, { cause: e });
+      throw e;
+    }
+    return this.append(topic, partition, batch, readBatchHeader(batch)!, timeoutMs);
   }
 
-  /** Reads committed records from `offset`, waiting up to `maxWaitMs` for new ones. */
-  async fetch(topicName: string, partitionNo: number, offset: number, maxBytes: number, maxWaitMs: number): Promise<FetchResult> {
+  /**
+   * Appends a record batch v2 built by a producer (src/format): checks it once (checksum,
+   * decompression, framing, the topic's record limit), stamps the broker timestamp into it and
+   * stores it as received. For an idempotent producer's batch, a retry of a batch already written
+   * answers with the original offsets (duplicate) and writes nothing; a batch that does not follow
+   * the previous one fails with OUT_OF_ORDER_SEQUENCE; an older epoch with PRODUCER_FENCED.
+   */
+  async produceBatch(topicName: string, partitionNo: number, batch: Uint8Array, timeoutMs: number): Promise<ProduceResult> {
+    const topic = this.topic(topicName);
+    const partition = this.partition(topic, partitionNo);
+    if (batch.byteLength > BATCH_BYTES_MAX) {
+      throw new BrokerError("RECORD_TOO_LARGE", `the batch is ${batch.byteLength} bytes; at most ${BATCH_BYTES_MAX} bytes per request are accepted, split it`);
+    }
+    let header: BatchHeader;
+    try {
+      header = validateBatch(batch, limitsOf(topic));
+    } catch (e) {
+      if (e instanceof RecordLimitError) throw new BrokerError(e.limit === "records" ? "INVALID_ARGUMENT" : "RECORD_TOO_LARGE", e.message, { cause: e });
+      if (e instanceof BatchFormatError) throw new BrokerError("INVALID_ARGUMENT", `malformed record batch: ${e.message}`, { cause: e });
+      throw e;
+    }
+    this.leaderState(partition);
+    stampBrokerTimestamp(batch, this.clock.wallMs());
+    return this.append(topic, partition, batch, header, timeoutMs);
+  }
+
+  /** Proposes a checked batch and answers with what applying it did. */
+  private async append(topic: TopicRecord, partition: PartitionRecord, batch: Uint8Array, header: BatchHeader, timeoutMs: number): Promise<ProduceResult> {
+    const state = this.leaderState(partition);
+    const where = `${topic.name}/${partition.partition}`;
+    if (header.producerId !== 0) {
+      const early = this.precheckProducer(state, header, where);
+      if (early !== undefined) return early;
+    }
+    const index = await this.multiraft.propose(partition.group, batch, timeoutMs);
+    const outcome = state.outcomeAt(index);
+    if (outcome === undefined) throw new BrokerError("UNAVAILABLE", `partition ${where}: the write was applied but its outcome is no longer known (replaced by a snapshot); retry it`);
+    if (outcome.kind === "rejected") throw new BrokerError(outcome.code, `partition ${where}: ${outcome.message}`);
+    return { baseOffset: outcome.baseOffset, count: outcome.count, brokerTimestampMs: outcome.brokerTimestampMs, duplicate: outcome.kind === "duplicate" };
+  }
+
+  /**
+   * Answers a batch of an idempotent producer without writing it when that is already certain: a
+   * duplicate of a batch applied here, or an epoch older than the partition's or than the
+   * producer's current epoch in this node's metadata replica (zombie fencing on partitions the new
+   * epoch has not written to yet). Everything else is decided when the batch is applied.
+   */
+  private precheckProducer(state: PartitionState, header: BatchHeader, where: string): ProduceResult | undefined {
+    const current = this.metadata.producerEpoch(header.producerId);
+    if (current !== undefined && header.producerEpoch < current) {
+      throw new BrokerError("PRODUCER_FENCED", `partition ${where}: producer ${header.producerId} epoch ${header.producerEpoch} is fenced by epoch ${current}`);
+    }
+    const decision = state.producers.check(header);
+    if (decision.kind === "duplicate") {
+      const b = decision.batch;
+      return { baseOffset: b.baseOffset, count: b.count, brokerTimestampMs: b.brokerTimestampMs, duplicate: true };
+    }
+    if (decision.kind === "reject" && decision.code === "PRODUCER_FENCED") throw new BrokerError(decision.code, `partition ${where}: ${decision.message}`);
+    return undefined;
+  }
+
+  /**
+   * Reads committed records from `offset`, waiting up to `maxWaitMs` for new ones. Expired records
+   * are skipped (or returned marked, with includeExpired); with rawBatches the stored batches are
+   * returned instead, expired records left for the client to skip by brokerTimeMs.
+   */
+  async fetch(topicName: string, partitionNo: number, offset: number, maxBytes: number, maxWaitMs: number, options: FetchOptions = {}): Promise<FetchResult> {
     const topic = this.topic(topicName);
     const partition = this.partition(topic, partitionNo);
     const state = this.leaderState(partition);
@@ -87,15 +197,26 @@ export class Broker {
       this.topic(topicName);
       this.leaderState(partition);
     }
-    let records: StoredRecord[];
+    const reader = (lo: LogIndex, hi: LogIndex, bytes: number) => this.store.readEntries(partition.group, lo, hi, bytes);
+    let batches: StoredBatch[] = [];
+    let stored: StoredRecord[] = [];
     try {
-      records = await state.read(offset, maxBytes, (lo, hi, bytes) => this.store.readEntries(partition.group, lo, hi, bytes));
+      if (options.rawBatches === true) batches = await state.readBatches(offset, maxBytes, reader);
+      else stored = await state.read(offset, maxBytes, reader);
     } catch (e) {
       if (!(e instanceof LogCompactedError)) throw e;
       throw new BrokerError("OFFSET_OUT_OF_RANGE", `offset ${offset} of ${topicName}/${partitionNo} was deleted by retention while being read: valid offsets are ${state.logStartOffset} to ${state.nextOffset}`);
     }
-    const last = records[records.length - 1];
-    return { records, highWatermark: state.nextOffset, logStartOffset: state.logStartOffset, nextOffset: last === undefined ? offset : last.offset + 1 };
+    const now = this.clock.wallMs();
+    const last = batches[batches.length - 1];
+    const lastRecord = stored[stored.length - 1];
+    const nextOffset = last !== undefined ? last.baseOffset + last.count : lastRecord !== undefined ? lastRecord.offset + 1 : offset;
+    const records: FetchedRecord[] = [];
+    for (const r of stored) {
+      const expired = isExpired(r, now);
+      if (!expired || options.includeExpired === true) records.push({ ...r, expired });
+    }
+    return { records, batches, highWatermark: state.nextOffset, logStartOffset: state.logStartOffset, nextOffset, brokerTimeMs: now };
   }
 
   private async waitForRecords(state: PartitionState, offset: Offset, waitMs: number): Promise<void> {
@@ -179,24 +300,40 @@ export class Broker {
   }
 }
 
+function limitsOf(topic: TopicRecord) {
+  return { maxRecordBytes: topic.maxRecordBytes, recordsMax: BATCH_RECORDS_MAX, uncompressedBytesMax: BATCH_UNCOMPRESSED_BYTES_MAX };
+}
+
 function validateRecordFields(r: ProducedRecord, i: number): void {
   if (Buffer.byteLength(r.id, "utf8") > RECORD_ID_BYTES_MAX) {
     throw new BrokerError("INVALID_ARGUMENT", `record ${i}: the id is longer than ${RECORD_ID_BYTES_MAX} bytes`);
   }
+  for (const [field, value] of [["correlation id", r.correlationId], ["reply-to", r.replyTo], ["content type", r.contentType]] as const) {
+    if (value !== undefined && Buffer.byteLength(value, "utf8") > RECORD_STRING_BYTES_MAX) {
+      throw new BrokerError("INVALID_ARGUMENT", `record ${i}: the ${field} is longer than ${RECORD_STRING_BYTES_MAX} bytes`);
+    }
+  }
+  const priority = r.priority ?? 0;
+  if (!Number.isInteger(priority) || priority < 0 || priority > PRIORITY_MAX) {
+    throw new BrokerError("INVALID_ARGUMENT", `record ${i}: priority must be an integer from 0 to ${PRIORITY_MAX}, got ${priority}`);
+  }
+  const ttlMs = r.ttlMs ?? 0;
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < 0) throw new BrokerError("INVALID_ARGUMENT", `record ${i}: ttl ms must be a non-negative integer, got ${ttlMs}`);
   if (r.headers.length > HEADERS_PER_RECORD_MAX) {
     throw new BrokerError("INVALID_ARGUMENT", `record ${i} has ${r.headers.length} headers; at most ${HEADERS_PER_RECORD_MAX} are allowed`);
   }
   for (const h of r.headers) {
+    if (h.key.length === 0) throw new BrokerError("INVALID_ARGUMENT", `record ${i}: header keys must not be empty`);
     if (Buffer.byteLength(h.key, "utf8") > HEADER_KEY_BYTES_MAX) {
       throw new BrokerError("INVALID_ARGUMENT", `record ${i}: header key "${h.key.slice(0, 40)}..." is longer than ${HEADER_KEY_BYTES_MAX} bytes`);
     }
   }
 }
 
-function validateBatch(topic: TopicRecord, records: readonly ProducedRecord[]): void {
+function validateRecords(topic: TopicRecord, records: readonly ProducedRecord[]): void {
   if (records.length === 0) throw new BrokerError("INVALID_ARGUMENT", "a produce request needs at least one record");
   if (records.length > BATCH_RECORDS_MAX) throw new BrokerError("INVALID_ARGUMENT", `a produce request may carry at most ${BATCH_RECORDS_MAX} records, got ${records.length}; split the batch`);
-  let total = 0;
+  let total = BATCH_HEADER_BYTES;
   for (const [i, r] of records.entries()) {
     const size = recordSizeBytes(r);
     if (size > topic.maxRecordBytes) {

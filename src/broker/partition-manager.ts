@@ -1,39 +1,62 @@
 /**
  * Hosts this node's partition replicas on the multi-raft host: bootstraps new ones from their
- * founding membership, re-opens existing ones from storage, and removes deleted ones.
+ * founding membership, re-opens existing ones from storage, and removes deleted ones. Replicas of
+ * user topics get a PartitionState (a record log); replicas of internal topics (TopicRecord.kind)
+ * get the state machine that the composition root's factory builds for their kind, so the broker
+ * never imports what runs there (the group coordinator, for `__consumer_offsets`).
  */
 import type { GroupId, NodeId } from "../lib/ids.js";
 import type { Logger } from "../lib/logger.js";
-import type { MultiRaft } from "../multiraft/multiraft.js";
+import type { GroupStateMachine, MultiRaft } from "../multiraft/multiraft.js";
 import type { RaftStore } from "../multiraft/ports.js";
 import { bootstrapSnapshot } from "../raft/storage.js";
 import type { PartitionManager } from "../controller/backend.js";
 import type { PartitionRecord, TopicRecord } from "../controller/metadata.js";
 import { PartitionState } from "./partition.js";
 
+/** Builds the state machine of a replica of an internal topic (TopicRecord.kind set). */
+export type InternalStateFactory = (topic: TopicRecord, partition: PartitionRecord) => GroupStateMachine;
+
 export class BrokerPartitions implements PartitionManager {
   private readonly states = new Map<GroupId, PartitionState>();
+  /** Replicas of internal topics. */
+  private readonly internal = new Map<GroupId, GroupStateMachine>();
 
   constructor(
     private readonly nodeId: NodeId,
     private readonly multiraft: MultiRaft,
     private readonly store: RaftStore,
     private readonly log: Logger,
+    private readonly internalStates?: InternalStateFactory,
   ) {}
 
   hostedGroups(): readonly GroupId[] {
-    return [...this.states.keys()];
+    return [...this.states.keys(), ...this.internal.keys()];
   }
 
+  /** The record log state of a hosted user-topic partition. */
   state(group: GroupId): PartitionState | undefined {
     return this.states.get(group);
   }
 
+  /** The state machine of a hosted internal-topic partition. */
+  internalState(group: GroupId): GroupStateMachine | undefined {
+    return this.internal.get(group);
+  }
+
   async ensureReplica(topic: TopicRecord, partition: PartitionRecord): Promise<void> {
-    if (this.states.has(partition.group)) return;
+    if (this.states.has(partition.group) || this.internal.has(partition.group)) return;
+    if (topic.kind !== undefined && this.internalStates === undefined) throw new Error(`no state machine is configured for internal topic ${topic.name} (kind ${topic.kind})`);
     const fresh = await bootstrapIfNew(this.store, partition.group, { voters: partition.replicas });
-    const state = new PartitionState(partition.group);
-    this.states.set(partition.group, state);
+    let state: GroupStateMachine;
+    if (topic.kind !== undefined) {
+      state = this.internalStates!(topic, partition);
+      this.internal.set(partition.group, state);
+    } else {
+      const records = new PartitionState(partition.group);
+      this.states.set(partition.group, records);
+      state = records;
+    }
     this.multiraft.addGroup(partition.group, state);
     this.log.info({ group: partition.group, topic: topic.name, partition: partition.partition, replicas: partition.replicas, fresh }, "hosting partition replica");
     // The preferred leader of a new partition campaigns at once instead of after a timeout.
@@ -43,6 +66,7 @@ export class BrokerPartitions implements PartitionManager {
   async removeReplica(group: GroupId): Promise<void> {
     this.multiraft.removeGroup(group);
     this.states.delete(group);
+    this.internal.delete(group);
     await this.store.dropGroup(group);
     this.log.info({ group }, "removed partition replica");
   }

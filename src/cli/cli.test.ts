@@ -162,6 +162,27 @@ test("consume prints every partition up to the current end; --partition, --from,
   assert.match(noPartition.stderr, /there is no partition 5/);
 });
 
+test("produce record fields (--correlation-id, --reply-to, --content-type, --ttl-ms, --priority) come back in consume --json", async (t) => {
+  const fake = await fakeCluster(t, 1);
+  fake.addTopic("rr", 1, 1);
+  const brokers = fake.brokers();
+  const fields = ["--correlation-id", "req-42", "--reply-to", "inbox.7", "--content-type", "application/json", "--ttl-ms", "60000", "--priority", "5"];
+  for (const compression of ["none", "gzip", "lz4"]) {
+    const one = await cli(["produce", "rr", '{"a":1}', ...fields, "--compression", compression], { brokers });
+    assert.equal(one.code, 0, one.stderr);
+  }
+  const lines = await cli(["produce", "rr", ...fields, "--producer-name", "cli-test"], { brokers, stdin: "x\ny\n" });
+  assert.equal(lines.code, 0, lines.stderr);
+  assert.equal(fake.requestsOf("InitProducer").length, 1, "stdin mode goes through an idempotent producer");
+  const json = (await cli(["consume", "rr", "--json"], { brokers })).stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(json.length, 5);
+  for (const r of json) {
+    assert.deepEqual([r.correlationId, r.replyTo, r.contentType, r.ttlMs, r.priority, r.expired], ["req-42", "inbox.7", "application/json", 60_000, 5, false]);
+  }
+  assert.equal((await cli(["produce", "rr", "x", "--priority", "10"], { brokers })).code, 2);
+  assert.match((await cli(["produce", "rr", "x", "--compression", "zip"], { brokers })).stderr, /--compression must be none, gzip or lz4/);
+});
+
 test("consume --follow waits for new records until the signal", async (t) => {
   const fake = await fakeCluster(t, 1);
   fake.addTopic("t", 2, 1);

@@ -21,6 +21,8 @@ import {
 } from "./command.js";
 import { clusterStatusCommand, clusterUpCommand } from "./commands/cluster.js";
 import { consumeCommand } from "./commands/consume.js";
+import { groupDescribeCommand, groupListCommand, groupResetCommand } from "./commands/group.js";
+import { requestCommand } from "./commands/request.js";
 import { nodeCommand } from "./commands/node.js";
 import { produceCommand } from "./commands/produce.js";
 import { topicCreateCommand, topicDeleteCommand, topicDescribeCommand, topicListCommand } from "./commands/topic.js";
@@ -36,6 +38,10 @@ export const COMMANDS: readonly CommandSpec[] = [
   topicDeleteCommand,
   produceCommand,
   consumeCommand,
+  groupListCommand,
+  groupDescribeCommand,
+  groupResetCommand,
+  requestCommand,
 ];
 
 /** Runs the command line `argv` (without the program name) and returns the exit code. */

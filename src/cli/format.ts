@@ -57,7 +57,17 @@ export function recordJson(topic: string, r: FetchedRecord): string {
   bytesField(out, "key", r.key);
   out["headers"] = r.headers.map((h) => bytesField({ key: h.key }, "value", h.value));
   bytesField(out, "body", r.body);
-  Object.assign(out, { id: r.id, producerTimestampMs: r.producerTimestampMs, brokerTimestampMs: r.brokerTimestampMs });
+  Object.assign(out, {
+    id: r.id,
+    producerTimestampMs: r.producerTimestampMs,
+    brokerTimestampMs: r.brokerTimestampMs,
+    correlationId: r.correlationId,
+    replyTo: r.replyTo,
+    contentType: r.contentType,
+    ttlMs: r.ttlMs,
+    priority: r.priority,
+    expired: r.expired,
+  });
   return JSON.stringify(out);
 }
 

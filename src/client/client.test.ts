@@ -214,6 +214,7 @@ test("fetch returns records with key, headers and body; a long poll wakes on new
   assert.deepEqual({ ...a!, brokerTimestampMs: 0 }, {
     partition: 0, offset: 0, key: Buffer.from("k"), headers: [{ key: "h", value: Buffer.from("1") }, { key: "h", value: Buffer.from("2") }],
     body: Buffer.from([0, 1, 2]), id: "id-1", producerTimestampMs: 5, brokerTimestampMs: 0,
+    correlationId: "", replyTo: "", contentType: "", ttlMs: 0, priority: 0, expired: false,
   });
   assert.equal(b!.key, null);
   assert.equal(result.nextOffset, 2);

@@ -8,9 +8,14 @@
  * metadata and retries after a backoff. Topic administration goes to the controller leader when
  * known, else to the brokers in turn, and follows NOT_LEADER redirects the same way.
  *
- * Retries are bounded in count and time (retry.ts). Writes are not retried after a timeout (the
- * outcome is unknown, the error says so); they are retried after a lost connection, which makes
- * produce at-least-once: a record keeps its id across retries, so duplicates are recognisable.
+ * Retries are bounded in count and time (retry.ts). Plain writes (`produce()`) are not retried
+ * after a timeout (the outcome is unknown, the error says so); they are retried after a lost
+ * connection, which makes them at-least-once: a record keeps its id across retries, so duplicates
+ * are recognisable. Batches of an idempotent producer (`producer()`, the default) carry a producer
+ * id and sequence numbers, so they are retried after timeouts too and written exactly once.
+ *
+ * Batches are encoded and compressed here (src/format; `compression`, default lz4) and sent as
+ * bytes; fetches ask for the stored batches and decode them here.
  */
 import { randomInt, randomUUID } from "node:crypto";
 import type { Clock } from "../lib/clock.js";
@@ -18,11 +23,17 @@ import { BrokerError } from "../lib/errors.js";
 import { silentLogger, type Logger } from "../lib/logger.js";
 import { SeededRandom, type Random } from "../lib/random.js";
 import { ChannelPool } from "./channels.js";
+import { Consumer, type ConsumerOptions } from "./consumer.js";
+import { GroupChannels, type GroupDescription, type WirePartitionOffset } from "./group-channels.js";
+import { GroupClient, type GroupSummary, type ResetTarget } from "./groups.js";
+import type { ConsumedRecord } from "./partition-stream.js";
+import { REPLY_TOPIC_DEFAULT, ReplyInbox, replyDestination, type RequestOptions } from "./request-reply.js";
 import { InvalidArgumentError, ShuttingDownError, UnavailableError, UnknownPartitionError, UnknownTopicError } from "./errors.js";
 import { MetadataCache, type MetadataView } from "./metadata-cache.js";
 import { Partitioner } from "./partitioner.js";
 import { Producer, type ProducerOptions, type ProducerTarget } from "./producer.js";
-import { fromWireRecord, toWireRecord, type FetchResult, type ProduceRecord, type ProduceResult } from "./records.js";
+import { fromStoredRecord, toProducedRecord, toWireRecord, type FetchedRecord, type FetchResult, type ProduceRecord, type ProduceResult } from "./records.js";
+import { BatchFormatError, CODEC_OF, decodeBatch, encodeBatch, type BatchProducer, type CompressionName } from "../format/index.js";
 import { RETRY_POLICY_DEFAULT, withRetries, type RetryDecision, type RetryDeps, type RetryPolicy } from "./retry.js";
 import { systemClock } from "./system-clock.js";
 import type { BrokerMethod, BrokerMethods, ClusterMetadata, TopicInfo, WireRecord } from "./wire.js";
@@ -49,6 +60,8 @@ export interface ClientOptions {
   readonly messageBytesMax?: number;
   /** Generates ids for records produced without one. Default: crypto.randomUUID. */
   readonly newRecordId?: () => string;
+  /** How batches are compressed: "none", "gzip" or "lz4" (kept only when it makes a batch smaller). Default "lz4". */
+  readonly compression?: CompressionName;
 }
 
 export interface CreateTopicOptions {
@@ -65,6 +78,8 @@ export interface CreateTopicOptions {
 export interface ProduceOptions {
   /** Send every record to this partition instead of routing by key. */
   readonly partition?: number;
+  /** Default: the client's `compression`. */
+  readonly compression?: CompressionName;
 }
 
 export interface FetchOptions {
@@ -72,6 +87,14 @@ export interface FetchOptions {
   readonly maxBytes?: number;
   /** When nothing is committed at `offset` yet, wait up to this long for records. Default 0. */
   readonly maxWaitMs?: number;
+  /** Return records whose TTL has passed (marked `expired`) instead of skipping them. Default false. */
+  readonly includeExpired?: boolean;
+}
+
+/** A producer session from InitProducer. */
+export interface ProducerSession {
+  readonly producerId: number;
+  readonly producerEpoch: number;
 }
 
 /** A partition's offsets as its leader knows them. */
@@ -89,8 +112,8 @@ const FETCH_BYTES_MAX_DEFAULT = 1024 * 1024;
 const RECONNECT_BACKOFF_INITIAL_MS = 100;
 const RECONNECT_BACKOFF_MAX_MS = 2_000;
 
-/** What an operation may be retried after (see decide()). */
-type OperationKind = "read" | "admin-write" | "data-read" | "data-write";
+/** What an operation may be retried after (see decide()). An idempotent write may be retried after a timeout. */
+type OperationKind = "read" | "admin-write" | "data-read" | "data-write" | "idempotent-write";
 
 /**
  * Creates a client for the cluster reachable through `options.brokers`. No I/O happens until the
@@ -110,10 +133,16 @@ export class RaftmqClient {
   private readonly retryDeps: RetryDeps;
   private readonly abort = new AbortController();
   private readonly producers = new Set<Producer>();
+  private readonly consumers = new Set<Consumer>();
+  private readonly groupChannels: GroupChannels;
+  private readonly groups: GroupClient;
+  /** Reply inboxes by reply topic, created on the first request(). */
+  private readonly inboxes = new Map<string, ReplyInbox>();
   private readonly brokers: readonly string[];
   private readonly requestTimeoutMs: number;
   private readonly produceTimeoutMs: number;
   private readonly newRecordId: () => string;
+  private readonly compression: CompressionName;
   /** Errors that no retry can fix (raised by routing after a fresh metadata view). */
   private readonly finalErrors = new WeakSet<object>();
   private closing: Promise<void> | undefined;
@@ -127,6 +156,7 @@ export class RaftmqClient {
     this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT;
     this.produceTimeoutMs = options.produceTimeoutMs ?? PRODUCE_TIMEOUT_MS_DEFAULT;
     this.newRecordId = options.newRecordId ?? randomUUID;
+    this.compression = options.compression ?? "lz4";
     this.policy = { ...RETRY_POLICY_DEFAULT, ...options.retry };
     const random = options.random ?? new SeededRandom(randomInt(0, 2 ** 32));
     this.retryDeps = { clock: this.clock, random, signal: this.abort.signal };
@@ -143,6 +173,20 @@ export class RaftmqClient {
       logger: this.logger,
       timeoutMs: options.metadataTimeoutMs ?? METADATA_TIMEOUT_MS_DEFAULT,
       maxAgeMs: options.metadataMaxAgeMs ?? METADATA_MAX_AGE_MS_DEFAULT,
+    });
+    this.groupChannels = new GroupChannels({ clock: this.clock, messageBytesMax: options.messageBytesMax ?? MESSAGE_BYTES_MAX_DEFAULT });
+    this.groups = new GroupClient({
+      channels: this.groupChannels,
+      logger: this.logger,
+      policy: this.policy,
+      retryDeps: this.retryDeps,
+      requestTimeoutMs: this.requestTimeoutMs,
+      addresses: () => [...new Set([...this.brokers, ...(this.cache.peek()?.nodeAddresses() ?? [])])],
+      leaderOf: (topic, partition) => this.leaderOf(topic, partition),
+      noteLeader: (topic, partition, id, address) => this.cache.peek()?.noteLeader(topic, partition, id, address),
+      invalidateMetadata: () => this.cache.invalidate(),
+      partitionCount: (topic) => this.partitionCount(topic),
+      assertOpen: () => this.assertOpen(),
     });
   }
 
@@ -222,7 +266,8 @@ export class RaftmqClient {
     });
     const results = new Array<ProduceResult>(records.length);
     const outcomes = await Promise.allSettled([...groups].map(async ([partition, indexes]) => {
-      const base = await this.produceBatch(topic, partition, indexes.map((i) => wire[i]!));
+      const batch = this.encode(indexes.map((i) => wire[i]!), options.compression ?? this.compression, undefined);
+      const base = (await this.sendBatch(topic, partition, batch, false)).baseOffset;
       indexes.forEach((i, k) => (results[i] = { partition, offset: base + k }));
     }));
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
@@ -235,14 +280,34 @@ export class RaftmqClient {
     this.assertOpen();
     if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidArgumentError(`offset must be a non-negative integer, got ${offset}`);
     const maxWaitMs = options.maxWaitMs ?? 0;
-    const request = { topic, partition, offset, maxBytes: options.maxBytes ?? FETCH_BYTES_MAX_DEFAULT, maxWaitMs };
+    const request = { topic, partition, offset, maxBytes: options.maxBytes ?? FETCH_BYTES_MAX_DEFAULT, maxWaitMs, rawBatches: true, includeExpired: options.includeExpired ?? false };
     const response = await this.dataCall("data-read", topic, partition, "Fetch", request, this.requestTimeoutMs + maxWaitMs);
-    return {
-      records: response.records.map((r) => fromWireRecord(r, partition)),
-      highWatermark: response.highWatermark,
-      logStartOffset: response.logStartOffset,
-      nextOffset: response.nextOffset,
-    };
+    const nowMs = Number(response.brokerTimeMs ?? 0);
+    const records: FetchedRecord[] = [];
+    for (const b of response.batches ?? []) {
+      let decoded;
+      try {
+        decoded = decodeBatch(b.data, Number(b.baseOffset));
+      } catch (e) {
+        if (!(e instanceof BatchFormatError)) throw e;
+        throw new UnavailableError(`the batch at offset ${b.baseOffset} of ${topic}/${partition} did not decode (${e.message}); it was damaged on the way, retry`, { cause: e });
+      }
+      for (const r of decoded) {
+        if (r.offset < offset) continue;
+        const expired = r.ttlMs > 0 && r.brokerTimestampMs + r.ttlMs <= nowMs;
+        if (!expired || options.includeExpired === true) records.push(fromStoredRecord(r, partition, expired));
+      }
+    }
+    return { records, highWatermark: response.highWatermark, logStartOffset: response.logStartOffset, nextOffset: response.nextOffset };
+  }
+
+  /**
+   * Starts an idempotent producer session (see protos/broker.proto InitProducer): a fresh producer
+   * id for an empty name; for a name, its id with the next epoch, fencing older sessions of it.
+   */
+  async initProducer(name = ""): Promise<ProducerSession> {
+    const response = await this.adminCall("admin-write", "InitProducer", { producerName: name });
+    return { producerId: Number(response.producerId), producerEpoch: response.producerEpoch };
   }
 
   /** A batching producer (see producer.ts). close() of the client flushes and closes it. */
@@ -251,29 +316,140 @@ export class RaftmqClient {
     const target: ProducerTarget = {
       clock: this.clock,
       partitioner: this.partitioner,
+      compression: this.compression,
       partitionCount: (topic) => this.partitionCount(topic),
       toWire: (record) => this.toWire(record),
-      produceBatch: (topic, partition, records) => this.produceBatch(topic, partition, records),
+      encode: (records, compression, producer) => this.encode(records, compression, producer),
+      sendBatch: (topic, partition, batch, idempotent) => this.sendBatch(topic, partition, batch, idempotent),
+      initProducer: (name) => this.initProducer(name),
     };
     const producer = new Producer(target, options);
     this.producers.add(producer);
     return producer;
   }
 
-  /** Flushes and closes every producer, stops retries, cancels calls and closes every channel. Idempotent. */
+  /**
+   * A member of consumer group `options.group` consuming `options.topics` (consumer.ts): iterate it
+   * with for-await or call run(handler). close() of the client closes it (commit, leave).
+   */
+  consumer(options: ConsumerOptions): Consumer {
+    this.assertOpen();
+    const consumer = new Consumer({
+      groups: this.groups,
+      channels: this.groupChannels,
+      clock: this.clock,
+      logger: this.logger,
+      leaderOf: (topic, partition) => this.leaderOf(topic, partition),
+      noteLeader: (topic, partition, id, address) => this.cache.peek()?.noteLeader(topic, partition, id, address),
+      invalidateMetadata: () => this.cache.invalidate(),
+    }, options);
+    this.consumers.add(consumer);
+    return consumer;
+  }
+
+  /** Every consumer group of the cluster, with its coordinator and member count. */
+  listGroups(): Promise<GroupSummary[]> {
+    return this.groups.listGroups();
+  }
+
+  /** A group's members, their partitions, committed offsets and lag, from its coordinator. */
+  describeGroup(group: string): Promise<GroupDescription> {
+    return this.groups.describeGroup(group);
+  }
+
+  /** The group's committed offsets for the partitions of `topics` (offset -1: none). */
+  async groupOffsets(group: string, topics: readonly string[]): Promise<WirePartitionOffset[]> {
+    return (await this.groups.coordinatorCall(group, "FetchOffsets", { group, topics: [...topics] })).offsets;
+  }
+
+  /**
+   * Moves a group's committed offsets of `topic` to "earliest", "latest", `{ offset }` or
+   * `{ timestampMs }` (all partitions, or `partitions`). The group must have no live members.
+   */
+  resetOffsets(group: string, topic: string, to: ResetTarget, partitions?: readonly number[]): Promise<WirePartitionOffset[]> {
+    return this.groups.resetOffsets(group, topic, to, partitions);
+  }
+
+  /**
+   * Sends `record` to `topic` as a request and resolves with the first reply (request-reply.ts):
+   * the record gets a correlation id (unless it has one), a reply-to naming this client's inbox
+   * and a TTL of the timeout. Rejects with TimeoutError after `timeoutMs` (default 10000).
+   */
+  request(topic: string, record: ProduceRecord, options: RequestOptions = {}): Promise<ConsumedRecord> {
+    this.assertOpen();
+    const replyTopic = options.replyTopic ?? REPLY_TOPIC_DEFAULT;
+    let inbox = this.inboxes.get(replyTopic);
+    if (inbox === undefined) {
+      inbox = new ReplyInbox({
+        groups: this.groups,
+        channels: this.groupChannels,
+        clock: this.clock,
+        logger: this.logger,
+        leaderOf: (t, p) => this.leaderOf(t, p),
+        noteLeader: (t, p, id, address) => this.cache.peek()?.noteLeader(t, p, id, address),
+        invalidateMetadata: () => this.cache.invalidate(),
+        produce: (t, records, o) => this.produce(t, records, o),
+        createTopic: (name, o) => this.createTopic(name, o),
+        partitionCount: (t) => this.partitionCount(t),
+        randomInt: (bound) => randomInt(0, bound),
+        newId: this.newRecordId,
+      }, replyTopic);
+      this.inboxes.set(replyTopic, inbox);
+    }
+    return inbox.request(topic, record, options);
+  }
+
+  /** Answers a request received by a consumer: produces `reply` to its reply-to with its correlation id. */
+  async reply(request: ConsumedRecord, reply: ProduceRecord): Promise<ProduceResult> {
+    const to = replyDestination(request);
+    const [result] = await this.produce(to.topic, [{ ...reply, correlationId: request.correlationId }], to.partition === undefined ? {} : { partition: to.partition });
+    return result!;
+  }
+
+  /** Pending requests and whether an inbox stream is open (for monitoring and tests). */
+  inboxState(): { pending: number; streaming: boolean } {
+    let pending = 0;
+    let streaming = false;
+    for (const inbox of this.inboxes.values()) {
+      const s = inbox.state();
+      pending += s.pending;
+      streaming ||= s.streaming;
+    }
+    return { pending, streaming };
+  }
+
+  /** Flushes and closes every producer and consumer, stops retries, cancels calls and closes every channel. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.allSettled([...this.producers].map((p) => p.close()));
+      await Promise.allSettled([...this.consumers].map((c) => c.close()));
+      for (const inbox of this.inboxes.values()) inbox.close();
       this.abort.abort(new ShuttingDownError("the client is closed"));
       this.pool.close();
+      this.groupChannels.close();
     })();
     return this.closing;
   }
 
-  /** Appends one batch to one partition; resolves with the offset of its first record. */
-  private async produceBatch(topic: string, partition: number, records: WireRecord[]): Promise<number> {
-    const request = { topic, partition, records, timeoutMs: this.produceTimeoutMs };
-    return (await this.dataCall("data-write", topic, partition, "Produce", request, this.requestTimeoutMs)).baseOffset;
+  /**
+   * Appends one encoded batch to one partition; resolves with the offset of its first record. An
+   * idempotent batch (one with a producer id) is also retried after timeouts: the partition
+   * recognises a batch it already wrote and answers with the original offsets.
+   */
+  private async sendBatch(topic: string, partition: number, batch: Uint8Array, idempotent: boolean): Promise<{ baseOffset: number; duplicate: boolean }> {
+    const request = { topic, partition, records: [], batch, timeoutMs: this.produceTimeoutMs };
+    const response = await this.dataCall(idempotent ? "idempotent-write" : "data-write", topic, partition, "Produce", request, this.requestTimeoutMs);
+    return { baseOffset: response.baseOffset, duplicate: response.duplicate === true };
+  }
+
+  /** A record batch v2 of `records`; InvalidArgumentError for a field the format cannot carry. */
+  private encode(records: readonly WireRecord[], compression: CompressionName, producer: BatchProducer | undefined): Uint8Array {
+    try {
+      return encodeBatch(records.map(toProducedRecord), 0, { codec: CODEC_OF[compression], ...(producer === undefined ? {} : { producer }) });
+    } catch (e) {
+      if (e instanceof RangeError) throw new InvalidArgumentError(e.message, { cause: e });
+      throw e;
+    }
   }
 
   private toWire(record: ProduceRecord): WireRecord {
@@ -385,11 +561,11 @@ export class RaftmqClient {
       case "PROPOSAL_DROPPED":
         return "retry-after-backoff";
       case "TIMEOUT":
-        return kind === "read" || kind === "data-read" ? "retry-after-backoff" : "fail";
+        return kind === "read" || kind === "data-read" || kind === "idempotent-write" ? "retry-after-backoff" : "fail";
       case "UNKNOWN_TOPIC":
       case "UNKNOWN_PARTITION":
         // A broker may lag the controller; routing gives the final word on fresh metadata.
-        return kind === "data-read" || kind === "data-write" ? "retry-after-backoff" : "fail";
+        return kind === "data-read" || kind === "data-write" || kind === "idempotent-write" ? "retry-after-backoff" : "fail";
       default:
         return "fail";
     }
@@ -416,6 +592,9 @@ function validateOptions(o: ClientOptions): void {
   const produce = o.produceTimeoutMs ?? PRODUCE_TIMEOUT_MS_DEFAULT;
   if (!(produce > 0 && produce < request)) {
     throw new InvalidArgumentError(`produceTimeoutMs (${produce}) must be positive and below requestTimeoutMs (${request}), so the broker answers before the client gives up`);
+  }
+  if (o.compression !== undefined && !Object.hasOwn(CODEC_OF, o.compression)) {
+    throw new InvalidArgumentError(`compression must be "none", "gzip" or "lz4", got ${JSON.stringify(o.compression)}`);
   }
   const retry = { ...RETRY_POLICY_DEFAULT, ...o.retry };
   if (!(retry.attemptsMax >= 1)) throw new InvalidArgumentError(`retry.attemptsMax must be at least 1, got ${retry.attemptsMax}`);

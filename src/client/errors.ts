@@ -102,6 +102,41 @@ export class ShuttingDownError extends BrokerError {
   }
 }
 
+/**
+ * An idempotent producer's batch did not follow its previous one on that partition (a sequence
+ * gap or reuse): it was not written. The client's producer starts a new session and fails the batch.
+ */
+export class OutOfOrderSequenceError extends BrokerError {
+  constructor(message: string, options: BrokerErrorOptions = {}) {
+    super("OUT_OF_ORDER_SEQUENCE", message, options);
+    this.name = "OutOfOrderSequenceError";
+  }
+}
+
+/** A newer session of the same named producer exists: this one is a zombie and may not write. */
+export class ProducerFencedError extends BrokerError {
+  constructor(message: string, options: BrokerErrorOptions = {}) {
+    super("PRODUCER_FENCED", message, options);
+    this.name = "ProducerFencedError";
+  }
+}
+
+/** The group coordinator does not know this member as the partition's owner: it must heartbeat (rejoin) first. */
+export class UnknownMemberError extends BrokerError {
+  constructor(message: string, options: BrokerErrorOptions = {}) {
+    super("UNKNOWN_MEMBER", message, options);
+    this.name = "UnknownMemberError";
+  }
+}
+
+/** The consumer group still has live members; stop them before resetting its offsets. */
+export class GroupNotEmptyError extends BrokerError {
+  constructor(message: string, options: BrokerErrorOptions = {}) {
+    super("GROUP_NOT_EMPTY", message, options);
+    this.name = "GroupNotEmptyError";
+  }
+}
+
 /** A gRPC failure that is not a raftmq operating error (INTERNAL, UNIMPLEMENTED, ...). */
 export class RpcError extends Error {
   /**
@@ -138,6 +173,10 @@ const BUILDERS: Record<ErrorCode, (d: Decoded) => BrokerError> = {
   OFFSET_OUT_OF_RANGE: (d) => new OffsetOutOfRangeError(d.message, d.options),
   UNAVAILABLE: (d) => new UnavailableError(d.message, d.options),
   SHUTTING_DOWN: (d) => new ShuttingDownError(d.message, d.options),
+  OUT_OF_ORDER_SEQUENCE: (d) => new OutOfOrderSequenceError(d.message, d.options),
+  PRODUCER_FENCED: (d) => new ProducerFencedError(d.message, d.options),
+  UNKNOWN_MEMBER: (d) => new UnknownMemberError(d.message, d.options),
+  GROUP_NOT_EMPTY: (d) => new GroupNotEmptyError(d.message, d.options),
 };
 
 /** Keeps the server's message and the gRPC error as cause on a lib class that builds its own message. */

@@ -2,11 +2,12 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock } from "../lib/clock.js";
 import { connect, type RaftmqClient } from "./client.js";
-import { OverloadedError, ShuttingDownError, UnknownPartitionError, UnknownTopicError } from "./errors.js";
+import { CODEC_LZ4, CODEC_NONE, readBatchHeader } from "../format/index.js";
+import { OverloadedError, ProducerFencedError, ShuttingDownError, UnknownPartitionError, UnknownTopicError } from "./errors.js";
 import { partitionForKey } from "./partitioner.js";
 import type { ProducerOptions } from "./producer.js";
 import type { ProduceResult } from "./records.js";
-import { FakeCluster } from "./testing/fake-broker.js";
+import { FakeCluster, recordsOf } from "./testing/fake-broker.js";
 
 const FAST_RETRY = { attemptsMax: 5, backoffInitialMs: 1, backoffMaxMs: 5, deadlineMs: 5_000 };
 
@@ -52,7 +53,7 @@ test("records linger until lingerMs, then go out as one batch; each promise gets
   assert.deepEqual(results, [0, 1, 2, 3, 4].map((offset) => ({ partition: 0, offset })));
   const produces = s.fake.requestsOf("Produce");
   assert.equal(produces.length, 1);
-  assert.deepEqual(produces[0]!.request.records.map((r: { body: Buffer }) => r.body.toString()), ["r0", "r1", "r2", "r3", "r4"]);
+  assert.deepEqual(recordsOf(produces[0]!.request).map((r) => Buffer.from(r.body).toString()), ["r0", "r1", "r2", "r3", "r4"]);
 });
 
 test("a batch is sent as soon as it holds batchRecordsMax records, in send order", async (t) => {
@@ -61,10 +62,10 @@ test("a batch is sent as soon as it holds batchRecordsMax records, in send order
   const sends = Array.from({ length: 10 }, (_, i) => producer.send("t", { body: `r${i}` }));
   const firstEight = await Promise.all(sends.slice(0, 8));
   assert.deepEqual(firstEight.map((r) => r.offset), [0, 1, 2, 3, 4, 5, 6, 7]);
-  assert.deepEqual(s.fake.requestsOf("Produce").map((r) => r.request.records.length), [4, 4]);
+  assert.deepEqual(s.fake.requestsOf("Produce").map((r) => recordsOf(r.request).length), [4, 4]);
   s.clock.advance(1_000);
   assert.deepEqual((await Promise.all(sends.slice(8))).map((r) => r.offset), [8, 9]);
-  assert.deepEqual(s.fake.requestsOf("Produce").map((r) => r.request.records.length), [4, 4, 2]);
+  assert.deepEqual(s.fake.requestsOf("Produce").map((r) => recordsOf(r.request).length), [4, 4, 2]);
 });
 
 test("a batch is sent before a record would take it past batchBytesMax", async (t) => {
@@ -76,7 +77,7 @@ test("a batch is sent before a record would take it past batchBytesMax", async (
   s.clock.advance(1_000);
   await Promise.all(sends);
   // Each record is 150 + 2 (id) + 32 (framing) = 184 bytes: two fit in 450, a third does not.
-  assert.deepEqual(s.fake.requestsOf("Produce").map((r) => r.request.records.length), [2, 2, 1]);
+  assert.deepEqual(s.fake.requestsOf("Produce").map((r) => recordsOf(r.request).length), [2, 2, 1]);
 });
 
 test("records are batched per partition: keys route by hash, one request per partition", async (t) => {
@@ -166,4 +167,89 @@ test("producer options are validated with errors naming the option", async (t) =
   assert.throws(() => s.client.producer({ batchRecordsMax: 0 }), /batchRecordsMax must be a positive integer/);
   assert.throws(() => s.client.producer({ lingerMs: -1 }), /lingerMs/);
   assert.throws(() => s.client.producer({ batchRecordsMax: 10, bufferedRecordsMax: 5 }), /bufferedRecordsMax \(5\) must be an integer of at least batchRecordsMax \(10\)/);
+});
+
+/** Moves the manual clock on (retry backoffs run on it) until `promise` settles. */
+async function advanceUntilSettled<T>(s: Setup, promise: Promise<T>): Promise<T> {
+  let settled = false;
+  void promise.then(() => (settled = true), () => (settled = true));
+  for (let i = 0; i < 1_000 && !settled; i++) {
+    s.clock.advance(10);
+    await settle(1);
+  }
+  return promise;
+}
+
+/** The producer fields and codec of every Produce request's batch, in order. */
+function batchHeaders(s: Setup) {
+  return s.fake.requestsOf("Produce").map((r) => {
+    const h = readBatchHeader(r.request.batch)!;
+    return { producerId: h.producerId, epoch: h.producerEpoch, seq: h.baseSequence, count: h.count, codec: h.codec };
+  });
+}
+
+test("idempotence (default): one InitProducer, sequences per partition, lz4 batches", async (t) => {
+  const s = await setup(t, 2);
+  const producer = producerOf(s, { lingerMs: 0, batchRecordsMax: 3 });
+  const results = await Promise.all(Array.from({ length: 8 }, (_, i) => producer.send("t", { body: `record ${i} `.repeat(20) }, { partition: i % 2 })));
+  assert.deepEqual(results.map((r) => r.offset), [0, 0, 1, 1, 2, 2, 3, 3]);
+  assert.equal(s.fake.requestsOf("InitProducer").length, 1);
+  const headers = batchHeaders(s);
+  assert.ok(headers.every((h) => h.producerId === headers[0]!.producerId && h.producerId > 0 && h.codec === CODEC_LZ4), JSON.stringify(headers));
+  for (const partition of [0, 1]) {
+    const mine = s.fake.requestsOf("Produce").filter((r) => r.request.partition === partition).map((r) => readBatchHeader(r.request.batch)!);
+    let next = 0;
+    for (const h of mine) {
+      assert.equal(h.baseSequence, next, `partition ${partition}: sequences continue from batch to batch`);
+      next += h.count;
+    }
+    assert.equal(next, 4);
+  }
+});
+
+test("a batch retried after a timeout is re-sent byte for byte and written once", async (t) => {
+  const s = await setup(t);
+  const producer = producerOf(s, { lingerMs: 0 });
+  await producer.send("t", { body: "first" });
+  s.fake.failNext("Produce", { code: "TIMEOUT", message: "commit timed out; its outcome is unknown" });
+  const second = producer.send("t", { body: "second" });
+  assert.deepEqual(await advanceUntilSettled(s, second), { partition: 0, offset: 1 }, "an idempotent batch is retried after a timeout");
+  const produces = s.fake.requestsOf("Produce");
+  assert.equal(produces.length, 3);
+  assert.deepEqual(Buffer.from(produces[2]!.request.batch), Buffer.from(produces[1]!.request.batch), "the retry carries the same bytes, so the same sequence");
+  assert.deepEqual(s.fake.records("t", 0).map((r) => Buffer.from(r.body).toString()), ["first", "second"]);
+  assert.equal(producer.duplicateBatches, 0, "the timed-out attempt never reached the fake");
+});
+
+test("after a batch fails for good the producer starts a new session before sending on", async (t) => {
+  const s = await setup(t);
+  const producer = producerOf(s, { lingerMs: 0 });
+  await producer.send("t", { body: "a" });
+  s.fake.failNext("Produce", { code: "INVALID_ARGUMENT", message: "rejected" });
+  await assert.rejects(producer.send("t", { body: "b" }), (e: unknown) => (e as { code?: string }).code === "INVALID_ARGUMENT");
+  await producer.send("t", { body: "c" });
+  assert.equal(s.fake.requestsOf("InitProducer").length, 2, "a second session");
+  const [a, b, c] = batchHeaders(s);
+  assert.equal(b!.producerId, a!.producerId);
+  assert.notEqual(c!.producerId, a!.producerId, "a fresh anonymous id");
+  assert.equal(c!.seq, 0, "sequences start again from 0");
+});
+
+test("PRODUCER_FENCED is final: the batch and every later send reject with ProducerFencedError", async (t) => {
+  const s = await setup(t);
+  const producer = producerOf(s, { lingerMs: 0, producerName: "svc" });
+  await producer.send("t", { body: "a" });
+  s.fake.failNext("Produce", { code: "PRODUCER_FENCED", message: "producer 1 epoch 0 is fenced" });
+  await assert.rejects(producer.send("t", { body: "b" }), ProducerFencedError);
+  await assert.rejects(producer.send("t", { body: "c" }), ProducerFencedError);
+  assert.deepEqual(s.fake.requestsOf("InitProducer").map((r) => r.request.producerName), ["svc"]);
+});
+
+test("idempotence off: no InitProducer, no producer id; compression none is honoured", async (t) => {
+  const s = await setup(t);
+  const producer = producerOf(s, { lingerMs: 0, idempotence: false, compression: "none" });
+  await producer.send("t", { body: "x".repeat(500) });
+  assert.equal(s.fake.requestsOf("InitProducer").length, 0);
+  assert.deepEqual(batchHeaders(s).map((h) => [h.producerId, h.codec]), [[0, CODEC_NONE]]);
+  assert.throws(() => s.client.producer({ compression: "zip" as never }), /compression must be "none", "gzip" or "lz4"/);
 });

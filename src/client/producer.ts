@@ -13,8 +13,23 @@
  * Bounds: at most `bufferedRecordsMax` records may be accepted and not yet settled; beyond that
  * send() rejects with OverloadedError (await earlier sends, or raise the bound). A failed batch
  * rejects the promise of each of its records with the client's error.
+ *
+ * Idempotence (on by default). Before its first batch the producer starts a session with
+ * InitProducer (anonymous: a fresh producer id; with `producerName`: that name's id and a new
+ * epoch, which fences older producers of the same name). It numbers the records of each
+ * partition from 0 and encodes each batch once, with its producer id, epoch and base sequence;
+ * the client retries that same batch — after lost connections, leader changes and timeouts —
+ * and the partition writes it once, answering a retry with the original offsets. When a batch
+ * fails for good, whether it was written is unknown, so the producer must not reuse its sequence
+ * numbers: it stops sending, waits until no batch is in flight, starts a new session (sequences
+ * from 0 again) and goes on. PRODUCER_FENCED is final: this producer was replaced by a newer one
+ * of the same name, and every pending and later send() rejects with ProducerFencedError.
+ * What this does not give: a record whose send() rejected may or may not have been written, and
+ * re-sending it starts a new record; see protos/broker.proto for the end-to-end guarantees.
  */
 import type { Clock, TimerHandle } from "../lib/clock.js";
+import { BrokerError } from "../lib/errors.js";
+import { CODEC_OF, type BatchProducer, type CompressionName } from "../format/index.js";
 import { InvalidArgumentError, OverloadedError, ShuttingDownError, UnknownPartitionError } from "./errors.js";
 import type { Partitioner } from "./partitioner.js";
 import { wireRecordBytes, type ProduceRecord, type ProduceResult } from "./records.js";
@@ -29,18 +44,30 @@ export interface ProducerOptions {
   readonly batchBytesMax?: number;
   /** Records accepted and not yet settled, at most. Default 100000. */
   readonly bufferedRecordsMax?: number;
+  /** Exactly-once produce per partition within the producer's session (see above). Default true. */
+  readonly idempotence?: boolean;
+  /** A stable name: starting a producer with the same name fences this one. Default: anonymous. */
+  readonly producerName?: string;
+  /** "none", "gzip" or "lz4". Default: the client's `compression`. */
+  readonly compression?: CompressionName;
 }
 
 /** What the producer needs from the client. */
 export interface ProducerTarget {
   readonly clock: Clock;
   readonly partitioner: Partitioner;
+  /** The client's default compression. */
+  readonly compression: CompressionName;
   /** The topic's partition count; rejects (UnknownTopicError) if it does not exist. */
   partitionCount(topic: string): Promise<number>;
   /** The wire form of a record (id and timestamp filled in). */
   toWire(record: ProduceRecord): WireRecord;
-  /** Appends a batch to one partition with the client's retries; resolves with its base offset. */
-  produceBatch(topic: string, partition: number, records: WireRecord[]): Promise<number>;
+  /** Encodes records into one batch; throws InvalidArgumentError for a field the format cannot carry. */
+  encode(records: readonly WireRecord[], compression: CompressionName, producer: BatchProducer | undefined): Uint8Array;
+  /** Appends an encoded batch to one partition with the client's retries; resolves with its base offset and whether a retry found it already written. */
+  sendBatch(topic: string, partition: number, batch: Uint8Array, idempotent: boolean): Promise<{ baseOffset: number; duplicate: boolean }>;
+  /** Starts a producer session (InitProducer). */
+  initProducer(name: string): Promise<{ producerId: number; producerEpoch: number }>;
 }
 
 interface Pending {
@@ -66,6 +93,9 @@ interface PartitionQueue {
   sending: boolean;
 }
 
+/** Sequence numbers are u32 in the batch header. */
+const SEQUENCE_MAX = 0xffff_ffff;
+
 const LINGER_MS_DEFAULT = 5;
 const BATCH_RECORDS_MAX_DEFAULT = 1000;
 const BATCH_BYTES_MAX_DEFAULT = 1024 * 1024;
@@ -83,9 +113,24 @@ export class Producer {
   private readonly outstanding = new Set<Promise<void>>();
   /** Records accepted and not yet settled. Invariant: buffered <= bufferedRecordsMax. */
   private buffered = 0;
+  private duplicates = 0;
   /** Flushes in progress; while positive, records are sent as soon as they are routed. */
   private flushes = 0;
   private closed = false;
+  private readonly idempotence: boolean;
+  private readonly producerName: string;
+  private readonly compression: CompressionName;
+  /** The producer session (idempotence); undefined until the first InitProducer answers. */
+  private session: { producerId: number; producerEpoch: number } | undefined;
+  private sessionStarting = false;
+  /** A batch failed for good: start a new session once no batch is in flight. */
+  private sessionSpoiled = false;
+  /** Batches being sent, over all partitions. */
+  private inflight = 0;
+  /** Sequence number of the next record per partition ("topic\0partition") in the current session. */
+  private readonly sequences = new Map<string, number>();
+  /** Set once the producer is fenced by a newer one of the same name: everything fails with it. */
+  private fenced: BrokerError | undefined;
 
   /** Use RaftmqClient.producer(). */
   constructor(private readonly target: ProducerTarget, options: ProducerOptions = {}) {
@@ -93,6 +138,9 @@ export class Producer {
     this.batchRecordsMax = options.batchRecordsMax ?? BATCH_RECORDS_MAX_DEFAULT;
     this.batchBytesMax = options.batchBytesMax ?? BATCH_BYTES_MAX_DEFAULT;
     this.bufferedRecordsMax = options.bufferedRecordsMax ?? BUFFERED_RECORDS_MAX_DEFAULT;
+    this.idempotence = options.idempotence ?? true;
+    this.producerName = options.producerName ?? "";
+    this.compression = options.compression ?? target.compression;
     this.validate();
   }
 
@@ -101,12 +149,18 @@ export class Producer {
     return this.buffered;
   }
 
+  /** Batches whose retry the partition recognised as already written (answered with the original offsets, written once). */
+  get duplicateBatches(): number {
+    return this.duplicates;
+  }
+
   /**
    * Queues `record` for `topic` (to `options.partition`, or by key, or round-robin) and resolves
    * with its partition and offset once its batch is committed.
    */
   send(topic: string, record: ProduceRecord, options: { partition?: number } = {}): Promise<ProduceResult> {
     if (this.closed) return Promise.reject(new ShuttingDownError("the producer is closed"));
+    if (this.fenced !== undefined) return Promise.reject(this.fenced);
     if (this.buffered >= this.bufferedRecordsMax) {
       return Promise.reject(new OverloadedError(`the producer holds ${this.buffered} unacknowledged records (bufferedRecordsMax); await earlier sends before sending more`));
     }
@@ -223,21 +277,98 @@ export class Producer {
   /** Sends the next sealed batch unless one is in flight (with lingerMs 0, the open batch too). */
   private pump(q: PartitionQueue): void {
     if (q.sending) return;
+    if (this.fenced !== undefined) {
+      this.failQueued(q, this.fenced);
+      return;
+    }
     if (this.lingerMs === 0 && q.sealed.length === 0) this.seal(q);
-    const batch = q.sealed.shift();
-    if (batch === undefined) {
+    if (q.sealed.length === 0) {
       if (q.open === undefined) this.queues.delete(`${q.topic}\u0000${q.partition}`);
       return;
     }
-    q.sending = true;
+    if (this.idempotence && (this.session === undefined || this.sessionSpoiled)) {
+      this.startSession();
+      return;
+    }
+    const batch = q.sealed.shift()!;
     const records = batch.waiters.map((w) => w.record);
-    this.target.produceBatch(q.topic, q.partition, records).then(
-      (base) => this.settle(batch.waiters.length, () => batch.waiters.forEach((w, i) => w.resolve({ partition: q.partition, offset: base + i }))),
-      (error: unknown) => this.settle(batch.waiters.length, () => batch.waiters.forEach((w) => w.reject(error))),
+    let producer: BatchProducer | undefined;
+    const key = `${q.topic}\u0000${q.partition}`;
+    const sequence = this.sequences.get(key) ?? 0;
+    if (this.idempotence) {
+      if (sequence + records.length - 1 > SEQUENCE_MAX) {
+        // Sequence numbers run out: a new session starts them from 0 again.
+        q.sealed.unshift(batch);
+        this.sessionSpoiled = true;
+        this.startSession();
+        return;
+      }
+      producer = { producerId: this.session!.producerId, producerEpoch: this.session!.producerEpoch, baseSequence: sequence };
+    }
+    let encoded: Uint8Array;
+    try {
+      encoded = this.target.encode(records, this.compression, producer);
+    } catch (error) {
+      this.settle(batch.waiters.length, () => batch.waiters.forEach((w) => w.reject(error)));
+      this.pump(q);
+      return;
+    }
+    if (producer !== undefined) this.sequences.set(key, sequence + records.length);
+    this.sendSealed(q, batch, encoded, producer !== undefined);
+  }
+
+  private sendSealed(q: PartitionQueue, batch: Batch, encoded: Uint8Array, idempotent: boolean): void {
+    q.sending = true;
+    this.inflight++;
+    this.target.sendBatch(q.topic, q.partition, encoded, idempotent).then(
+      ({ baseOffset, duplicate }) => {
+        if (duplicate) this.duplicates++;
+        this.settle(batch.waiters.length, () => batch.waiters.forEach((w, i) => w.resolve({ partition: q.partition, offset: baseOffset + i })));
+      },
+      (error: unknown) => {
+        if (idempotent) {
+          // Written or not is unknown: its sequence numbers must never carry other records.
+          if (error instanceof BrokerError && error.code === "PRODUCER_FENCED") this.fenced ??= error;
+          else this.sessionSpoiled = true;
+        }
+        this.settle(batch.waiters.length, () => batch.waiters.forEach((w) => w.reject(error)));
+      },
     ).finally(() => {
       q.sending = false;
+      this.inflight--;
+      if (this.sessionSpoiled && this.inflight === 0) this.startSession();
       this.pump(q);
     });
+  }
+
+  /**
+   * Starts a new producer session once no batch is in flight, then sends what waits. If it fails,
+   * every queued record fails with its error (a later send() tries again).
+   */
+  private startSession(): void {
+    if (this.sessionStarting || this.inflight > 0 || this.fenced !== undefined) return;
+    this.sessionStarting = true;
+    this.target.initProducer(this.producerName).then(
+      (session) => {
+        this.session = session;
+        this.sessionSpoiled = false;
+        this.sequences.clear();
+      },
+      (error: unknown) => {
+        if (error instanceof BrokerError && error.code === "PRODUCER_FENCED") this.fenced ??= error;
+        for (const q of this.queues.values()) this.failQueued(q, error);
+      },
+    ).finally(() => {
+      this.sessionStarting = false;
+      for (const q of [...this.queues.values()]) this.pump(q);
+    });
+  }
+
+  /** Rejects every record waiting in `q` (sealed and open batches) with `error`. */
+  private failQueued(q: PartitionQueue, error: unknown): void {
+    this.seal(q);
+    for (const batch of q.sealed.splice(0)) this.settle(batch.waiters.length, () => batch.waiters.forEach((w) => w.reject(error)));
+    if (!q.sending) this.queues.delete(`${q.topic}\u0000${q.partition}`);
   }
 
   private settle(records: number, fn: () => void): void {
@@ -265,6 +396,7 @@ export class Producer {
   }
 
   private validate(): void {
+    if (!Object.hasOwn(CODEC_OF, this.compression)) throw new InvalidArgumentError(`compression must be "none", "gzip" or "lz4", got ${JSON.stringify(this.compression)}`);
     if (!(Number.isFinite(this.lingerMs) && this.lingerMs >= 0)) throw new InvalidArgumentError(`lingerMs must be 0 or more, got ${this.lingerMs}`);
     if (!(Number.isInteger(this.batchRecordsMax) && this.batchRecordsMax >= 1)) {
       throw new InvalidArgumentError(`batchRecordsMax must be a positive integer, got ${this.batchRecordsMax}`);

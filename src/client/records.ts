@@ -3,6 +3,7 @@
  * Strings are encoded as UTF-8. A record without an id gets a fresh UUID here, in the client,
  * so that a retried produce re-sends the same id and duplicates stay recognisable.
  */
+import type { ProducedRecord, StoredRecord } from "../format/index.js";
 import type { WireRecord } from "./wire.js";
 
 /** Bytes, or a string taken as UTF-8. */
@@ -21,6 +22,16 @@ export interface ProduceRecord {
   readonly id?: string;
   /** When the record was created (Unix ms); defaults to the client clock's wall time. */
   readonly producerTimestampMs?: number;
+  /** Request-reply: ties a reply to its request. */
+  readonly correlationId?: string;
+  /** Request-reply: where the reply should go (a topic or inbox name). */
+  readonly replyTo?: string;
+  /** MIME type of the body, e.g. "application/json". */
+  readonly contentType?: string;
+  /** Time to live in ms from when the broker accepts the record; fetches skip it afterwards. Default 0: never expires. */
+  readonly ttlMs?: number;
+  /** 0 (default, lowest) to 9. Carried to consumers; the broker does not reorder by it yet. */
+  readonly priority?: number;
 }
 
 /** Where a produced record was stored. */
@@ -40,6 +51,17 @@ export interface FetchedRecord {
   readonly id: string;
   readonly producerTimestampMs: number;
   readonly brokerTimestampMs: number;
+  /** "" when not set. */
+  readonly correlationId: string;
+  /** "" when not set. */
+  readonly replyTo: string;
+  /** "" when not set. */
+  readonly contentType: string;
+  /** 0: never expires. */
+  readonly ttlMs: number;
+  readonly priority: number;
+  /** The TTL had passed at the leader's clock (only returned with includeExpired). */
+  readonly expired: boolean;
 }
 
 /** The answer to a fetch. */
@@ -70,6 +92,47 @@ export function toWireRecord(record: ProduceRecord, newId: () => string, nowMs: 
     body: toBytes(record.body),
     id: record.id ?? newId(),
     producerTimestampMs: record.producerTimestampMs ?? Math.floor(nowMs),
+    correlationId: record.correlationId ?? "",
+    replyTo: record.replyTo ?? "",
+    contentType: record.contentType ?? "",
+    ttlMs: record.ttlMs ?? 0,
+    priority: record.priority ?? 0,
+  };
+}
+
+/** The batch-format form of a wire record (for encoding a batch on the client). */
+export function toProducedRecord(record: WireRecord): ProducedRecord {
+  return {
+    id: record.id,
+    key: record.key,
+    headers: record.headers.map((h) => ({ key: h.key, value: h.value })),
+    body: record.body,
+    producerTimestampMs: record.producerTimestampMs,
+    correlationId: record.correlationId ?? "",
+    replyTo: record.replyTo ?? "",
+    contentType: record.contentType ?? "",
+    ttlMs: record.ttlMs ?? 0,
+    priority: record.priority ?? 0,
+  };
+}
+
+/** The application form of a record decoded from a fetched batch. */
+export function fromStoredRecord(record: StoredRecord, partition: number, expired: boolean): FetchedRecord {
+  return {
+    partition,
+    offset: record.offset,
+    key: record.key.byteLength === 0 ? null : toBytes(record.key),
+    headers: record.headers.map((h) => ({ key: h.key, value: toBytes(h.value) })),
+    body: toBytes(record.body),
+    id: record.id,
+    producerTimestampMs: record.producerTimestampMs,
+    brokerTimestampMs: record.brokerTimestampMs,
+    correlationId: record.correlationId,
+    replyTo: record.replyTo,
+    contentType: record.contentType,
+    ttlMs: record.ttlMs,
+    priority: record.priority,
+    expired,
   };
 }
 
@@ -82,6 +145,7 @@ function headerPairs(headers: HeadersInit | undefined): ReadonlyArray<readonly [
 /** The approximate encoded size of `record`, for batch limits, in bytes. */
 export function wireRecordBytes(record: WireRecord): number {
   let bytes = RECORD_OVERHEAD_BYTES + record.key.length + record.body.length + Buffer.byteLength(record.id);
+  for (const s of [record.correlationId, record.replyTo, record.contentType]) if (s) bytes += Buffer.byteLength(s);
   for (const h of record.headers) bytes += Buffer.byteLength(h.key) + h.value.length + 4;
   return bytes;
 }
@@ -98,5 +162,11 @@ export function fromWireRecord(record: WireRecord, partition: number): FetchedRe
     id: record.id,
     producerTimestampMs: Number(record.producerTimestampMs),
     brokerTimestampMs: Number(record.brokerTimestampMs ?? 0),
+    correlationId: record.correlationId ?? "",
+    replyTo: record.replyTo ?? "",
+    contentType: record.contentType ?? "",
+    ttlMs: Number(record.ttlMs ?? 0),
+    priority: record.priority ?? 0,
+    expired: record.expired ?? false,
   };
 }

@@ -29,6 +29,13 @@ export interface WireRecord {
   producerTimestampMs: number;
   brokerTimestampMs?: number;
   offset?: number;
+  correlationId?: string;
+  replyTo?: string;
+  contentType?: string;
+  ttlMs?: number;
+  priority?: number;
+  /** Set on fetch (with includeExpired) when the record's TTL had passed. */
+  expired?: boolean;
 }
 
 /** One partition as the answering node knows it. */
@@ -89,14 +96,22 @@ export interface CreateTopicRequest {
 export interface ProduceRequest {
   topic: string;
   partition: number;
+  /** Records for the broker to encode, or empty when `batch` is set. */
   records: WireRecord[];
   timeoutMs: number;
+  /** A record batch v2 (src/format) built by the client. */
+  batch?: Buffer | Uint8Array;
+  producerId?: number;
+  producerEpoch?: number;
+  baseSequence?: number;
 }
 
 export interface ProduceResponse {
   baseOffset: number;
   count: number;
   brokerTimestampMs: number;
+  /** The batch was a retry of one already written; the offsets are the original's. */
+  duplicate?: boolean;
 }
 
 export interface FetchRequest {
@@ -105,6 +120,16 @@ export interface FetchRequest {
   offset: number;
   maxBytes: number;
   maxWaitMs: number;
+  /** Return stored batches instead of decoded records. */
+  rawBatches?: boolean;
+  /** Return expired records, marked, instead of skipping them. */
+  includeExpired?: boolean;
+}
+
+/** A stored batch and the offset of its first record. */
+export interface WireBatch {
+  baseOffset: number;
+  data: Buffer | Uint8Array;
 }
 
 export interface FetchResponse {
@@ -112,6 +137,15 @@ export interface FetchResponse {
   highWatermark: number;
   logStartOffset: number;
   nextOffset: number;
+  /** With rawBatches. */
+  batches?: WireBatch[];
+  /** The leader's wall clock when it answered (Unix ms), for TTL expiry. */
+  brokerTimeMs?: number;
+}
+
+export interface InitProducerResponse {
+  producerId: number;
+  producerEpoch: number;
 }
 
 /** Request and response types of every Broker method, keyed by the method's proto name. */
@@ -123,6 +157,7 @@ export interface BrokerMethods {
   Metadata: { request: { topics: string[] }; response: ClusterMetadata };
   Produce: { request: ProduceRequest; response: ProduceResponse };
   Fetch: { request: FetchRequest; response: FetchResponse };
+  InitProducer: { request: { producerName: string }; response: InitProducerResponse };
 }
 
 export type BrokerMethod = keyof BrokerMethods;

@@ -224,3 +224,27 @@ test("an unknown command (from a newer version) is ignored but applied; no-ops a
   assert.deepEqual(m.snapshotData(), before);
   assert.equal(changes, 0);
 });
+
+test("initProducer: anonymous inits get fresh ids; a name keeps its id and bumps its epoch; all of it survives a snapshot", () => {
+  const a = founded();
+  applyCommands(a, { op: "initProducer", name: "" }, { op: "initProducer", name: "svc" }, { op: "initProducer", name: "" }, { op: "initProducer", name: "svc" });
+  const first = a.appliedIndex - 3;
+  assert.deepEqual([0, 1, 2, 3].map((k) => a.initResult(first + k)), [{ id: 1, epoch: 0 }, { id: 2, epoch: 0 }, { id: 3, epoch: 0 }, { id: 2, epoch: 1 }]);
+  assert.deepEqual(a.producers.get("svc"), { name: "svc", id: 2, epoch: 1, initIndex: first + 3 });
+  assert.equal(a.producers.size, 1, "anonymous producers are not recorded");
+  assert.equal(a.producerEpoch(2), 1);
+  assert.equal(a.producerEpoch(1), undefined);
+  const b = new MetadataState();
+  b.restore({ metadata: { index: a.appliedIndex, term: 1, confState: { voters: [1, 2, 3], learners: [] } }, data: a.snapshotData() });
+  assert.deepEqual(b.snapshotData(), a.snapshotData());
+  applyCommands(b, { op: "initProducer", name: "svc" }, { op: "initProducer", name: "" });
+  assert.deepEqual([b.initResult(b.appliedIndex - 1), b.initResult(b.appliedIndex)], [{ id: 2, epoch: 2 }, { id: 4, epoch: 0 }], "ids are never reused after a restore");
+});
+
+test("a snapshot image written before idempotent producers restores with no producers", () => {
+  const old = new TextEncoder().encode(JSON.stringify({ nodes: nodeRecords([1, 2, 3]), topics: [], nextTopicId: 1, nextGroup: 1000 }));
+  const m = new MetadataState();
+  m.restore({ metadata: { index: 5, term: 1, confState: { voters: [1, 2, 3], learners: [] } }, data: old });
+  applyCommands(m, { op: "initProducer", name: "x" });
+  assert.deepEqual(m.initResult(m.appliedIndex), { id: 1, epoch: 0 });
+});

@@ -18,7 +18,15 @@ export type ErrorCode =
   | "RECORD_TOO_LARGE"
   | "OFFSET_OUT_OF_RANGE"
   | "UNAVAILABLE"
-  | "SHUTTING_DOWN";
+  | "SHUTTING_DOWN"
+  /** An idempotent producer's batch does not follow its previous one (a gap, or a reused sequence). */
+  | "OUT_OF_ORDER_SEQUENCE"
+  /** An idempotent producer's epoch is older than the current one: a newer session took over. */
+  | "PRODUCER_FENCED"
+  /** A consumer group's coordinator does not know the member as the owner of the partition (expired, or the partition moved): heartbeat to learn the current assignment. */
+  | "UNKNOWN_MEMBER"
+  /** The operation (an offset reset) needs a consumer group without live members. */
+  | "GROUP_NOT_EMPTY";
 
 export interface BrokerErrorOptions {
   readonly cause?: unknown;

@@ -10,6 +10,7 @@ import { InProcessCluster } from "../broker/testing/in-process-cluster.js";
 import { brokerServiceImplementation } from "./broker-service.js";
 import { TRAILER_CODE } from "./status.js";
 import { silentLogger } from "../lib/logger.js";
+import { CODEC_GZIP, encodeBatch, readBatchHeader } from "../format/index.js";
 
 const SEED = Number(process.env["BROKER_TEST_SEED"] ?? 11);
 console.log(`broker-service tests: seed ${SEED} (replay with BROKER_TEST_SEED=${SEED})`);
@@ -72,6 +73,36 @@ describe("broker service handlers", () => {
   test("CreateTopic errors map to statuses: bad name INVALID_ARGUMENT, existing ALREADY_EXISTS", async () => {
     await fails("CreateTopic", { name: "no spaces", partitions: 0, replicationFactor: 0, maxRecordBytes: 0, retentionMs: 0 }, status.INVALID_ARGUMENT, "INVALID_ARGUMENT", /topic name/);
     await fails("CreateTopic", { name: "svc", partitions: 0, replicationFactor: 0, maxRecordBytes: 0, retentionMs: 0 }, status.ALREADY_EXISTS, "TOPIC_EXISTS");
+  });
+
+  test("Produce of a client-built batch, Fetch of raw batches, record fields, and idempotent records over the wire", async () => {
+    await call("CreateTopic", { name: "wire-batch", partitions: 1, replicationFactor: 0, maxRecordBytes: 0, retentionMs: 0 });
+    await c.partitionLeader("wire-batch");
+    const batch = Buffer.from(encodeBatch([{ id: "b1", key: new Uint8Array(), headers: [], body: Buffer.from("x".repeat(300)), producerTimestampMs: 1, correlationId: "c", replyTo: "r", contentType: "t", ttlMs: 60_000, priority: 2 }], 0, { codec: CODEC_GZIP }));
+    const produced = await call("Produce", { topic: "wire-batch", partition: 0, records: [], timeoutMs: 0, batch, producerId: 0, producerEpoch: 0, baseSequence: 0 });
+    assert.equal(produced.err, null, produced.err?.details);
+    assert.deepEqual([produced.res!["baseOffset"], produced.res!["count"], produced.res!["duplicate"]], [0, 1, false]);
+    const raw = await call("Fetch", { topic: "wire-batch", partition: 0, offset: 0, maxBytes: 0, maxWaitMs: 0, rawBatches: true, includeExpired: false });
+    const batches = raw.res!["batches"] as { baseOffset: number; data: Buffer }[];
+    assert.deepEqual(batches.map((b) => [b.baseOffset, readBatchHeader(b.data)!.codec]), [[0, CODEC_GZIP]]);
+    assert.ok(Number(raw.res!["brokerTimeMs"]) > 1_600_000_000_000);
+    const decoded = await call("Fetch", { topic: "wire-batch", partition: 0, offset: 0, maxBytes: 0, maxWaitMs: 0, rawBatches: false, includeExpired: false });
+    const r = (decoded.res!["records"] as Record<string, unknown>[])[0]!;
+    assert.deepEqual([r["correlationId"], r["replyTo"], r["contentType"], r["ttlMs"], r["priority"], r["expired"]], ["c", "r", "t", 60_000, 2, false]);
+
+    await fails("Produce", { topic: "wire-batch", partition: 0, records: [wireRecord("a", "b")], timeoutMs: 0, batch }, status.INVALID_ARGUMENT, "INVALID_ARGUMENT", /records or a batch, not both/);
+    await fails("Produce", { topic: "wire-batch", partition: 0, records: [], timeoutMs: 0, batch: Buffer.from([2, 1, 0]) }, status.INVALID_ARGUMENT, "INVALID_ARGUMENT", /malformed record batch/);
+    await fails("Produce", { topic: "wire-batch", partition: 0, records: [wireRecord("a", "b", { priority: 10 })], timeoutMs: 0 }, status.INVALID_ARGUMENT, "INVALID_ARGUMENT", /priority/);
+
+    const session = await call("InitProducer", { producerName: "" });
+    const producerId = session.res!["producerId"] as number;
+    const records = { topic: "wire-batch", partition: 0, records: [wireRecord("i1", "x"), wireRecord("i2", "y")], timeoutMs: 0, producerId, producerEpoch: 0, baseSequence: 0 };
+    const first = await call("Produce", records);
+    const retry = await call("Produce", records);
+    assert.deepEqual([first.res!["baseOffset"], first.res!["duplicate"]], [1, false]);
+    assert.deepEqual([retry.res!["baseOffset"], retry.res!["duplicate"]], [1, true]);
+    await fails("Produce", { ...records, baseSequence: 5 }, status.ABORTED, "OUT_OF_ORDER_SEQUENCE", /expected sequence 2, got 5/);
+    await fails("InitProducer", { producerName: "x".repeat(250) }, status.INVALID_ARGUMENT, "INVALID_ARGUMENT", /producer name/);
   });
 
   test("Produce then Fetch round-trip in wire shapes; an empty id gets a generated one", async () => {

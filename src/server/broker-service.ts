@@ -10,7 +10,8 @@ import type { NodeId } from "../lib/ids.js";
 import type { Logger } from "../lib/logger.js";
 import type { Broker, PartitionView } from "../broker/broker.js";
 import { FETCH_BYTES_MAX_DEFAULT, PRODUCE_TIMEOUT_MS_DEFAULT } from "../broker/broker.js";
-import type { ProducedRecord, StoredRecord } from "../broker/record-batch.js";
+import type { FetchedRecord } from "../broker/broker.js";
+import type { BatchProducer, ProducedRecord } from "../broker/record-batch.js";
 import type { ControllerFrontend } from "../controller/frontend.js";
 import type { MetadataState, TopicRecord } from "../controller/metadata.js";
 import { toServiceError } from "./status.js";
@@ -32,6 +33,31 @@ interface WireRecord {
   producerTimestampMs: number;
   brokerTimestampMs?: number;
   offset?: number;
+  correlationId: string;
+  replyTo: string;
+  contentType: string;
+  ttlMs: number;
+  priority: number;
+  expired?: boolean;
+}
+interface ProduceRequest {
+  topic: string;
+  partition: number;
+  records: WireRecord[];
+  timeoutMs: number;
+  batch: Buffer;
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
+}
+interface FetchRequest {
+  topic: string;
+  partition: number;
+  offset: number;
+  maxBytes: number;
+  maxWaitMs: number;
+  rawBatches: boolean;
+  includeExpired: boolean;
 }
 
 export interface BrokerServiceDeps {
@@ -82,23 +108,38 @@ export function brokerServiceImplementation(deps: BrokerServiceDeps): UntypedSer
       return { topic: topicInfo(topic, broker.describe(topic)) };
     }),
     Metadata: unary(deps, async (req: { topics: string[] }) => metadataResponse(deps, req.topics)),
-    Produce: unary(deps, async (req: { topic: string; partition: number; records: WireRecord[]; timeoutMs: number }) => {
+    Produce: unary(deps, async (req: ProduceRequest) => {
       const timeoutMs = req.timeoutMs > 0 ? Math.min(req.timeoutMs, PRODUCE_TIMEOUT_MS_MAX) : PRODUCE_TIMEOUT_MS_DEFAULT;
-      const records = (req.records ?? []).map(toProduced);
-      const result = await broker.produce(req.topic, req.partition, records, timeoutMs);
-      return { baseOffset: result.baseOffset, count: result.count, brokerTimestampMs: result.brokerTimestampMs };
+      const records = req.records ?? [];
+      const batch = req.batch ?? Buffer.alloc(0);
+      if (batch.byteLength > 0 && records.length > 0) throw new BrokerError("INVALID_ARGUMENT", "a produce request carries records or a batch, not both");
+      const result = batch.byteLength > 0
+        ? await broker.produceBatch(req.topic, req.partition, batch, timeoutMs)
+        : await broker.produce(req.topic, req.partition, records.map(toProduced), timeoutMs, producerOf(req));
+      return { baseOffset: result.baseOffset, count: result.count, brokerTimestampMs: result.brokerTimestampMs, duplicate: result.duplicate };
     }),
-    Fetch: unary(deps, async (req: { topic: string; partition: number; offset: number; maxBytes: number; maxWaitMs: number }) => {
+    Fetch: unary(deps, async (req: FetchRequest) => {
       const maxBytes = req.maxBytes > 0 ? Math.min(req.maxBytes, FETCH_BYTES_MAX) : FETCH_BYTES_MAX_DEFAULT;
-      const result = await broker.fetch(req.topic, req.partition, Number(req.offset), maxBytes, req.maxWaitMs);
+      const result = await broker.fetch(req.topic, req.partition, Number(req.offset), maxBytes, req.maxWaitMs, { rawBatches: req.rawBatches, includeExpired: req.includeExpired });
       return {
         records: result.records.map(toWire),
+        batches: result.batches.map((b) => ({ baseOffset: b.baseOffset, data: asBuffer(b.data) })),
         highWatermark: result.highWatermark,
         logStartOffset: result.logStartOffset,
         nextOffset: result.nextOffset,
+        brokerTimeMs: result.brokerTimeMs,
       };
     }),
+    InitProducer: unary(deps, async (req: { producerName: string }) => frontend.initProducer(req.producerName ?? "")),
   };
+}
+
+/** The idempotent producer fields of a `records` produce, if set. */
+function producerOf(req: ProduceRequest): BatchProducer | undefined {
+  const producerId = Number(req.producerId ?? 0);
+  if (producerId === 0) return undefined;
+  if (!Number.isSafeInteger(producerId) || producerId < 0) throw new BrokerError("INVALID_ARGUMENT", `producer_id ${req.producerId} is not valid`);
+  return { producerId, producerEpoch: req.producerEpoch ?? 0, baseSequence: req.baseSequence ?? 0 };
 }
 
 function metadataResponse(deps: BrokerServiceDeps, names: readonly string[]) {
@@ -143,23 +184,40 @@ function toProduced(r: WireRecord, i: number): ProducedRecord {
   for (const h of r.headers ?? []) {
     if (h.key.length === 0) throw new BrokerError("INVALID_ARGUMENT", `record ${i}: header keys must not be empty`);
   }
+  const ttlMs = Number(r.ttlMs ?? 0);
+  if (!Number.isSafeInteger(ttlMs)) throw new BrokerError("INVALID_ARGUMENT", `record ${i}: ttl_ms must be below 2^53`);
   return {
     id,
     key: r.key ?? Buffer.alloc(0),
     headers: (r.headers ?? []).map((h) => ({ key: h.key, value: h.value ?? Buffer.alloc(0) })),
     body: r.body ?? Buffer.alloc(0),
     producerTimestampMs,
+    correlationId: r.correlationId ?? "",
+    replyTo: r.replyTo ?? "",
+    contentType: r.contentType ?? "",
+    ttlMs,
+    priority: r.priority ?? 0,
   };
 }
 
-function toWire(r: StoredRecord): WireRecord {
+export function toWire(r: FetchedRecord): WireRecord {
   return {
-    key: Buffer.from(r.key.buffer, r.key.byteOffset, r.key.byteLength),
-    headers: r.headers.map((h) => ({ key: h.key, value: Buffer.from(h.value.buffer, h.value.byteOffset, h.value.byteLength) })),
-    body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength),
+    key: asBuffer(r.key),
+    headers: r.headers.map((h) => ({ key: h.key, value: asBuffer(h.value) })),
+    body: asBuffer(r.body),
     id: r.id,
     producerTimestampMs: r.producerTimestampMs,
     brokerTimestampMs: r.brokerTimestampMs,
     offset: r.offset,
+    correlationId: r.correlationId,
+    replyTo: r.replyTo,
+    contentType: r.contentType,
+    ttlMs: r.ttlMs,
+    priority: r.priority,
+    expired: r.expired,
   };
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }

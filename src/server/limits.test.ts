@@ -10,10 +10,8 @@ import { message } from "../raft/index.js";
 import { DEFAULT_TRANSPORT_LIMITS } from "../transport/limits.js";
 import { frameOverheadBytes, itemBytesMax } from "../transport/codec.js";
 import { BATCH_BYTES_MAX } from "../broker/broker.js";
+import { BATCH_HEADER_BYTES } from "../format/index.js";
 import { DEFAULT_MAX_RECORD_BYTES, RECORD_BYTES_MAX_LIMIT } from "../controller/frontend.js";
-
-/** Bytes of a record batch's header (record-batch.ts). */
-const BATCH_HEADER_BYTES = 14;
 
 /** The append message that carries one entry of `dataBytes` to a follower (Raft sends at least one entry). */
 function appendOf(dataBytes: number): GroupMessage {
@@ -26,7 +24,7 @@ const frameBudget = DEFAULT_TRANSPORT_LIMITS.frameBytesMax - frameOverheadBytes(
 test("the largest produce request the broker accepts fits one peer frame, so followers can replicate it", () => {
   // The transport drops (and reports unreachable) any message larger than a frame; Raft then
   // re-sends the same entry forever and the partition stops committing.
-  const bytes = itemBytesMax(appendOf(BATCH_HEADER_BYTES + BATCH_BYTES_MAX));
+  const bytes = itemBytesMax(appendOf(BATCH_BYTES_MAX)); // BATCH_BYTES_MAX bounds the whole stored batch, header included
   assert.ok(
     bytes <= frameBudget,
     `a batch of BATCH_BYTES_MAX (${BATCH_BYTES_MAX}) makes an append of ${bytes} bytes; a peer frame carries at most ${frameBudget}`,

@@ -21,8 +21,9 @@ import { ControllerBackend } from "../controller/backend.js";
 import { Broker } from "../broker/broker.js";
 import { BrokerPartitions, bootstrapIfNew } from "../broker/partition-manager.js";
 import { brokerServiceImplementation } from "./broker-service.js";
+import { consumerGroups, internalStateFactory } from "./consumer-groups.js";
 import { createLogger } from "./logger.js";
-import { loadBrokerPackage } from "./protos.js";
+import { loadBrokerPackage, loadConsumerPackage } from "./protos.js";
 import { RealClock } from "./real-clock.js";
 import { handOffLeaderships } from "./shutdown.js";
 
@@ -92,11 +93,14 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const addressOf = (id: NodeId): string | undefined => metadata.nodes.get(id)?.address ?? peers.get(id);
   const nodes = ids.map((id) => ({ id, address: peers.get(id)! }));
   const freshController = await bootstrapIfNew(store, CONTROLLER_GROUP, { voters: controllerVoters, learners: ids.slice(CONTROLLER_VOTERS_MAX) }, initialMetadata(nodes));
-  const partitions = new BrokerPartitions(nodeId, multiraft, store, log.child({ component: "broker" }));
-  new ControllerBackend(nodeId, metadata, partitions, log.child({ component: "controller" }));
+  const partitions = new BrokerPartitions(nodeId, multiraft, store, log.child({ component: "broker" }), internalStateFactory);
+  const backend = new ControllerBackend(nodeId, metadata, partitions, log.child({ component: "controller" }));
   multiraft.addGroup(CONTROLLER_GROUP, metadata);
   const frontend = new ControllerFrontend(multiraft, metadata, addressOf, REQUEST_TIMEOUT_MS);
   const broker = new Broker(metadata, partitions, multiraft, store, clock, addressOf);
+  const groups = consumerGroups({
+    nodeId, multiraft, metadata, partitions, frontend, broker, clock, random: random.fork(), addressOf, accepting: () => accepting, log, requestTimeoutMs: REQUEST_TIMEOUT_MS,
+  });
 
   let accepting = true;
   const server = new grpc.Server({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
@@ -106,11 +110,17 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     log: log.child({ component: "api" }),
   }));
   transport.addTo(server);
-  const health = new HealthImplementation({ "": "SERVING", "raftmq.broker.v1.Broker": "SERVING" });
+  const consumerPackage = loadConsumerPackage();
+  server.addService(consumerPackage.groups, groups.services.groups);
+  server.addService(consumerPackage.subscriptions, groups.services.subscriptions);
+  const health = new HealthImplementation({
+    "": "SERVING", "raftmq.broker.v1.Broker": "SERVING", "raftmq.consumer.v1.Groups": "SERVING", "raftmq.consumer.v1.Subscriptions": "SERVING",
+  });
   health.addToServer(server);
-  new ReflectionService(brokerPackage.definition).addToServer(server);
+  new ReflectionService({ ...brokerPackage.definition, ...consumerPackage.definition }).addToServer(server);
   await bindServer(server, options.listen);
   multiraft.start();
+  groups.start();
   const retention = startRetention(broker, clock, options.retentionCheckIntervalMs ?? 30_000, log);
   // The first controller voter of a new cluster campaigns at once rather than after a timeout.
   if (freshController && controllerVoters[0] === nodeId) multiraft.campaign(CONTROLLER_GROUP);
@@ -122,14 +132,18 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
       const deadline = clock.monotonicMs() + (options.shutdownTimeoutMs ?? 5000);
       health.setStatus("", "NOT_SERVING");
       retention.stop();
+      groups.stop();
       // Hand-off is bounded tighter than the whole shutdown: when every node stops at once, the
       // peers cannot take over and waiting longer only delays the stop.
       if (!fatal) await handOffLeaderships(multiraft, clock, Math.min(deadline, clock.monotonicMs() + 2000), log);
       accepting = false;
+      groups.services.closeStreams();
       // Peer streams never end on their own: close the transport before the server drains.
       await multiraft.close();
       await transport.close();
       await shutdownServer(server, Math.max(100, deadline - clock.monotonicMs()));
+      // A reconciliation in progress (creating replicas) must finish before the store closes under it.
+      await backend.idle();
       await store.close();
       log.info({}, "node stopped");
     })();

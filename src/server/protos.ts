@@ -24,3 +24,20 @@ export function loadBrokerPackage(): BrokerPackage {
   const pkg = grpc.loadPackageDefinition(definition) as unknown as { raftmq: { broker: { v1: { Broker: grpc.ServiceClientConstructor } } } };
   return { service: pkg.raftmq.broker.v1.Broker.service, definition };
 }
+
+export interface ConsumerPackage {
+  /** raftmq.consumer.v1.Groups: the group coordinator's API. */
+  readonly groups: grpc.ServiceDefinition;
+  /** raftmq.consumer.v1.Subscriptions: streaming consumption on partition leaders. */
+  readonly subscriptions: grpc.ServiceDefinition;
+  readonly definition: protoLoader.PackageDefinition;
+}
+
+/** Loads protos/consumer.proto (which imports broker.proto for its Record). */
+export function loadConsumerPackage(): ConsumerPackage {
+  const definition = protoLoader.loadSync(`${PROTOS_DIR}consumer.proto`, { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTOS_DIR] });
+  const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+    raftmq: { consumer: { v1: { Groups: grpc.ServiceClientConstructor; Subscriptions: grpc.ServiceClientConstructor } } };
+  };
+  return { groups: pkg.raftmq.consumer.v1.Groups.service, subscriptions: pkg.raftmq.consumer.v1.Subscriptions.service, definition };
+}

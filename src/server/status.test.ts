@@ -23,6 +23,10 @@ const ALL_CODES = [
   "OFFSET_OUT_OF_RANGE",
   "UNAVAILABLE",
   "SHUTTING_DOWN",
+  "OUT_OF_ORDER_SEQUENCE",
+  "PRODUCER_FENCED",
+  "UNKNOWN_MEMBER",
+  "GROUP_NOT_EMPTY",
 ] as const satisfies readonly ErrorCode[];
 type MissingFromList = Exclude<ErrorCode, (typeof ALL_CODES)[number]>;
 const listIsComplete: [MissingFromList] extends [never] ? true : MissingFromList = true;
@@ -48,6 +52,10 @@ test("codes map to the statuses a generic gRPC client acts on correctly", () => 
     UNKNOWN_PARTITION: status.NOT_FOUND,
     TOPIC_EXISTS: status.ALREADY_EXISTS,
     INVALID_ARGUMENT: status.INVALID_ARGUMENT,
+    OUT_OF_ORDER_SEQUENCE: status.ABORTED,
+    PRODUCER_FENCED: status.FAILED_PRECONDITION,
+    UNKNOWN_MEMBER: status.FAILED_PRECONDITION,
+    GROUP_NOT_EMPTY: status.FAILED_PRECONDITION,
     RECORD_TOO_LARGE: status.INVALID_ARGUMENT,
     OFFSET_OUT_OF_RANGE: status.OUT_OF_RANGE,
     TIMEOUT: status.DEADLINE_EXCEEDED,

@@ -24,6 +24,11 @@ export const STATUS_OF: Record<ErrorCode, status> = {
   OFFSET_OUT_OF_RANGE: status.OUT_OF_RANGE,
   UNAVAILABLE: status.UNAVAILABLE,
   SHUTTING_DOWN: status.UNAVAILABLE,
+  // "A sequencer check failure" is gRPC's own example of ABORTED.
+  OUT_OF_ORDER_SEQUENCE: status.ABORTED,
+  PRODUCER_FENCED: status.FAILED_PRECONDITION,
+  UNKNOWN_MEMBER: status.FAILED_PRECONDITION,
+  GROUP_NOT_EMPTY: status.FAILED_PRECONDITION,
 };
 
 /** Turns any thrown value into a gRPC error; unexpected ones become INTERNAL without details leaking. */

@@ -5,7 +5,7 @@
 import type { LogIndex } from "../../lib/ids.js";
 import { encodeConfChange, entrySizeBytes, type ConfChange, type Entry } from "../../raft/index.js";
 import type { EntryReader } from "../partition.js";
-import { encodeBatch, type ProducedRecord } from "../record-batch.js";
+import { encodeBatch, type BatchProducer, type ProducedRecord } from "../record-batch.js";
 
 const TERM = 1;
 
@@ -26,6 +26,12 @@ export function record(id: string, body: string | Uint8Array = id, key: Uint8Arr
 export function batchEntry(index: LogIndex, records: number | readonly ProducedRecord[], brokerTimestampMs = 1_000, term = TERM): Entry {
   const list = typeof records === "number" ? Array.from({ length: records }, (_, i) => record(`${index}.${i}`)) : records;
   return { term, index, type: "normal", data: encodeBatch(list, brokerTimestampMs) };
+}
+
+/** A batch entry of an idempotent producer: `count` records named `<index>.<i>`. */
+export function producerBatchEntry(index: LogIndex, producer: BatchProducer, count: number, brokerTimestampMs = 1_000, term = TERM): Entry {
+  const list = Array.from({ length: count }, (_, i) => record(`${index}.${i}`));
+  return { term, index, type: "normal", data: encodeBatch(list, brokerTimestampMs, { producer }) };
 }
 
 /**

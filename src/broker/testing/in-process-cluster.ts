@@ -2,7 +2,8 @@
  * An in-process raftmq cluster for broker tests: per node a memory raft store, a multi-raft host
  * on a loopback transport, the controller (metadata, frontend, backend) and the broker, wired like
  * server/node.ts does but without gRPC. Time is real (short ticks) except the wall clock, which a
- * test can shift to age records for retention.
+ * test can shift to age records for retention. With `groups: true` every node also hosts the
+ * consumer group coordinator and the offsets topic is created (as on real nodes).
  */
 import type { Clock, TimerHandle } from "../../lib/clock.js";
 import { BrokerError } from "../../lib/errors.js";
@@ -16,6 +17,9 @@ import { openMemoryRaftStore, type MemoryRaftStore } from "../../storage/memory/
 import { ControllerBackend } from "../../controller/backend.js";
 import { ControllerFrontend, type CreateTopicSpec } from "../../controller/frontend.js";
 import { CONTROLLER_GROUP, MetadataState, initialMetadata, type TopicRecord } from "../../controller/metadata.js";
+import { GroupCoordinator } from "../../groups/coordinator.js";
+import { GroupCoordinatorState } from "../../groups/coordinator-state.js";
+import { ensureOffsetsTopic } from "../../groups/offsets-topic.js";
 import { Broker } from "../broker.js";
 import { BrokerPartitions, bootstrapIfNew } from "../partition-manager.js";
 
@@ -56,6 +60,10 @@ export interface TestNode {
   readonly backend: ControllerBackend;
   readonly frontend: ControllerFrontend;
   readonly broker: Broker;
+  /** With ClusterOptions.groups only. */
+  readonly coordinator: GroupCoordinator | undefined;
+  /** Stops the node's group loops (coordinator maintenance, offsets topic creation). */
+  readonly stopGroups: () => void;
 }
 
 export interface ClusterOptions {
@@ -70,6 +78,8 @@ export interface ClusterOptions {
    * plain one), e.g. to make consumer reads slow like disk reads.
    */
   readonly brokerStore?: (store: MemoryRaftStore, id: NodeId) => RaftStore;
+  /** Host consumer groups (the coordinator and the `__consumer_offsets` topic). Default false. */
+  readonly groups?: boolean;
 }
 
 const REQUEST_TIMEOUT_MS = 3_000;
@@ -120,19 +130,47 @@ export class InProcessCluster {
     const metadata = new MetadataState();
     const addressOf = (n: NodeId): string | undefined => metadata.nodes.get(n)?.address;
     await bootstrapIfNew(store, CONTROLLER_GROUP, { voters: ids }, initialMetadata(ids.map((n) => ({ id: n, address: addressOfNode(n) }))));
-    const partitions = new BrokerPartitions(id, multiraft, store, silentLogger);
+    const groups = this.options.groups === true;
+    const partitions = new BrokerPartitions(id, multiraft, store, silentLogger, groups ? (_t, p) => new GroupCoordinatorState(p.group) : undefined);
     const backend = new ControllerBackend(id, metadata, partitions, silentLogger);
     multiraft.addGroup(CONTROLLER_GROUP, metadata);
     const frontend = new ControllerFrontend(multiraft, metadata, addressOf, REQUEST_TIMEOUT_MS);
     const broker = new Broker(metadata, partitions, multiraft, this.options.brokerStore?.(store, id) ?? store, this.clock, addressOf);
     multiraft.start();
-    return { id, address: addressOfNode(id), store, multiraft, metadata, partitions, backend, frontend, broker };
+    if (!groups) return { id, address: addressOfNode(id), store, multiraft, metadata, partitions, backend, frontend, broker, coordinator: undefined, stopGroups: () => {} };
+    const coordinator = new GroupCoordinator({
+      nodeId: id,
+      multiraft,
+      metadata,
+      stateOf: (g) => {
+        const s = partitions.internalState(g);
+        return s instanceof GroupCoordinatorState ? s : undefined;
+      },
+      partitionOffsets: (topic, partition) => {
+        const p = metadata.topics.get(topic)?.partitions[partition];
+        const s = p === undefined ? undefined : partitions.state(p.group);
+        return s === undefined ? undefined : { logStartOffset: s.logStartOffset, highWatermark: s.nextOffset };
+      },
+      clock: this.clock,
+      random: new SeededRandom(this.options.seed * 1000 + id + 500),
+      addressOf,
+      log: silentLogger,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    });
+    coordinator.start();
+    const topicLoop = ensureOffsetsTopic(frontend, metadata, this.clock, silentLogger);
+    const stopGroups = (): void => {
+      topicLoop.stop();
+      coordinator.close();
+    };
+    return { id, address: addressOfNode(id), store, multiraft, metadata, partitions, backend, frontend, broker, coordinator, stopGroups };
   }
 
   /** Stops node `id` cleanly and starts it again on the same (memory) disk. */
   async restart(id: NodeId): Promise<TestNode> {
     const at = this.nodeList.findIndex((n) => n.id === id);
     const old = this.nodeList[at]!;
+    old.stopGroups();
     await old.multiraft.close();
     await old.backend.idle();
     await old.store.close();
@@ -175,6 +213,7 @@ export class InProcessCluster {
   }
 
   async close(): Promise<void> {
+    for (const n of this.nodes) n.stopGroups();
     for (const n of this.nodes) await n.multiraft.close();
     for (const n of this.nodes) await n.backend.idle();
     for (const n of this.nodes) await n.store.close();

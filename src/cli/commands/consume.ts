@@ -7,6 +7,7 @@
 import { ShuttingDownError, type RaftmqClient } from "../../client/index.js";
 import { EXIT_OK, intOption, stringOption, UsageError, withClient, type CliContext, type CommandSpec, type OptionValues } from "../command.js";
 import { recordJson, recordLine } from "../format.js";
+import { consumeInGroup, groupConsumePlan, GROUP_CONSUME_OPTIONS } from "./group-consume.js";
 
 /** Bytes per fetch. */
 const FETCH_BYTES_MAX = 1024 * 1024;
@@ -27,10 +28,14 @@ export const consumeCommand: CommandSpec = {
     from: { type: "string", value: "WHERE", description: "earliest, latest or an offset (default earliest)" },
     max: { type: "string", short: "n", value: "N", description: "stop after N records" },
     follow: { type: "boolean", short: "f", description: "keep waiting for new records until Ctrl-C" },
-    json: { type: "boolean", description: "one JSON object per record" },
+    json: { type: "boolean", description: "one JSON object per record (with correlationId, replyTo, contentType, ttlMs, priority)" },
+    "include-expired": { type: "boolean", description: "also print records whose TTL has passed (skipped by default)" },
+    ...GROUP_CONSUME_OPTIONS,
   },
   usesClient: true,
   run: (parsed, ctx) => {
+    const group = groupConsumePlan(parsed.values);
+    if (group !== undefined) return withClient(parsed.values, ctx, (client) => consumeInGroup(client, parsed.positionals[0]!, group, ctx));
     const plan = consumePlan(parsed.values);
     return withClient(parsed.values, ctx, (client) => consume(client, parsed.positionals[0]!, plan, ctx));
   },
@@ -42,6 +47,7 @@ interface ConsumePlan {
   readonly max: number;
   readonly follow: boolean;
   readonly json: boolean;
+  readonly includeExpired: boolean;
 }
 
 function consumePlan(values: OptionValues): ConsumePlan {
@@ -56,6 +62,7 @@ function consumePlan(values: OptionValues): ConsumePlan {
     max: intOption(values, "max", Number.POSITIVE_INFINITY, 1)!,
     follow: values["follow"] === true,
     json: values["json"] === true,
+    includeExpired: values["include-expired"] === true,
   };
 }
 
@@ -89,7 +96,7 @@ async function readPartition(client: RaftmqClient, topic: string, partition: num
   let next = plan.from === "earliest" ? offsets.logStartOffset : plan.from === "latest" ? offsets.highWatermark : plan.from;
   const end = plan.follow ? Number.POSITIVE_INFINITY : offsets.highWatermark;
   while (next < end && budget.left > 0 && !ctx.signal.aborted) {
-    const result = await client.fetch(topic, partition, next, { maxBytes: FETCH_BYTES_MAX, maxWaitMs: plan.follow ? FOLLOW_WAIT_MS : 0 });
+    const result = await client.fetch(topic, partition, next, { maxBytes: FETCH_BYTES_MAX, maxWaitMs: plan.follow ? FOLLOW_WAIT_MS : 0, includeExpired: plan.includeExpired });
     for (const r of result.records) {
       if (r.offset >= end || budget.left <= 0) break;
       budget.left--;

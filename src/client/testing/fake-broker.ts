@@ -11,8 +11,28 @@
 import * as grpc from "@grpc/grpc-js";
 import type { ErrorCode } from "../../lib/errors.js";
 import { TRAILER_CODE, TRAILER_LEADER_ADDRESS, TRAILER_LEADER_ID } from "../errors.js";
+import { decodeBatch, encodeBatch, readBatchHeader } from "../../format/index.js";
 import { brokerServiceDefinition } from "../proto.js";
+import { toProducedRecord } from "../records.js";
 import type { BrokerMethod, ClusterMetadata, FetchRequest, ProduceRequest, TopicInfo, WireRecord } from "../wire.js";
+
+/** The records of a Produce request as the fake received them: `records`, or the decoded `batch`. */
+export function recordsOf(request: ProduceRequest): WireRecord[] {
+  const batch = request.batch;
+  if (batch === undefined || batch.length === 0) return request.records;
+  return decodeBatch(batch, 0).map((r) => ({
+    key: Buffer.from(r.key),
+    headers: r.headers.map((h) => ({ key: h.key, value: Buffer.from(h.value) })),
+    body: Buffer.from(r.body),
+    id: r.id,
+    producerTimestampMs: r.producerTimestampMs,
+    correlationId: r.correlationId,
+    replyTo: r.replyTo,
+    contentType: r.contentType,
+    ttlMs: r.ttlMs,
+    priority: r.priority,
+  }));
+}
 
 /** A failure to inject into matching requests. */
 export interface FakeFault {
@@ -50,6 +70,8 @@ interface FakePartition {
   leader: number;
   log: WireRecord[];
   waiters: Set<() => void>;
+  /** Idempotent producers: per producer id, the epoch, the last sequence and the last batch (a simplified partition dedup). */
+  producers: Map<number, { epoch: number; lastSequence: number; lastBase: number; lastCount: number; lastOffset: number }>;
 }
 
 interface FakeTopic {
@@ -80,6 +102,8 @@ const STATUS_OF_CODE: Record<string, grpc.status> = {
   OFFSET_OUT_OF_RANGE: grpc.status.OUT_OF_RANGE,
   UNAVAILABLE: grpc.status.UNAVAILABLE,
   SHUTTING_DOWN: grpc.status.UNAVAILABLE,
+  OUT_OF_ORDER_SEQUENCE: grpc.status.ABORTED,
+  PRODUCER_FENCED: grpc.status.FAILED_PRECONDITION,
 };
 
 const TOPIC_NAME_PATTERN = /^[a-zA-Z0-9._-]{1,249}$/;
@@ -103,6 +127,8 @@ export class FakeCluster {
   private readonly faults: QueuedFault[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private nextTopicId = 1;
+  private nextProducerId = 1;
+  private readonly producerNames = new Map<string, { id: number; epoch: number }>();
 
   private constructor(options: FakeClusterOptions) {
     this.clusterId = options.clusterId ?? "fake";
@@ -140,7 +166,7 @@ export class FakeCluster {
     const topic: FakeTopic = { name, id: this.nextTopicId++, replicationFactor, maxRecordBytes: MAX_RECORD_BYTES_DEFAULT, partitions: [] };
     for (let p = 0; p < partitions; p++) {
       const replicas = Array.from({ length: replicationFactor }, (_, k) => ids[(p + k) % ids.length]!);
-      topic.partitions.push({ replicas, leader: replicas[0]!, log: [], waiters: new Set() });
+      topic.partitions.push({ replicas, leader: replicas[0]!, log: [], waiters: new Set(), producers: new Map() });
     }
     this.topics.set(name, topic);
     return this.topicInfo(topic);
@@ -206,6 +232,7 @@ export class FakeCluster {
       Metadata: wrap("Metadata", (req) => this.metadata(node, req.topics)),
       Produce: wrap("Produce", (req) => this.produce(node, req)),
       Fetch: wrap("Fetch", (req) => this.fetch(node, req)),
+      InitProducer: wrap("InitProducer", (req) => this.initProducer(req.producerName)),
     };
   }
 
@@ -291,19 +318,42 @@ export class FakeCluster {
     return {};
   }
 
+  private initProducer(name: string): object {
+    if (name === "") return { producerId: this.nextProducerId++, producerEpoch: 0 };
+    const known = this.producerNames.get(name);
+    const next = known === undefined ? { id: this.nextProducerId++, epoch: 0 } : { id: known.id, epoch: known.epoch + 1 };
+    this.producerNames.set(name, next);
+    return { producerId: next.id, producerEpoch: next.epoch };
+  }
+
   private produce(node: number, req: ProduceRequest): object {
     const p = this.leaderPartition(node, req.topic, req.partition);
-    if (req.records.length === 0) throw new FakeError("INVALID_ARGUMENT", "a produce request needs at least one record");
+    const records = recordsOf(req);
+    if (records.length === 0) throw new FakeError("INVALID_ARGUMENT", "a produce request needs at least one record");
     const max = this.topicOf(req.topic).maxRecordBytes;
-    req.records.forEach((r, i) => {
+    records.forEach((r, i) => {
       const size = r.key.length + r.body.length + r.headers.reduce((n, h) => n + h.key.length + h.value.length, 0);
       if (size > max) throw new FakeError("RECORD_TOO_LARGE", `record ${i} is ${size} bytes; topic "${req.topic}" accepts records up to ${max} bytes`);
     });
-    const baseOffset = p.log.length;
     const now = Date.now();
-    for (const r of req.records) p.log.push({ ...r, brokerTimestampMs: now, offset: p.log.length });
+    const header = req.batch !== undefined && req.batch.length > 0 ? readBatchHeader(req.batch)! : undefined;
+    if (header !== undefined && header.producerId !== 0) {
+      const known = p.producers.get(header.producerId);
+      if (known !== undefined && header.producerEpoch < known.epoch) throw new FakeError("PRODUCER_FENCED", `producer ${header.producerId} is fenced`);
+      if (known !== undefined && header.producerEpoch === known.epoch) {
+        if (header.baseSequence === known.lastBase && header.count === known.lastCount) {
+          return { baseOffset: known.lastOffset, count: header.count, brokerTimestampMs: now, duplicate: true };
+        }
+        if (header.baseSequence !== known.lastSequence + 1) throw new FakeError("OUT_OF_ORDER_SEQUENCE", `expected sequence ${known.lastSequence + 1}, got ${header.baseSequence}`);
+      }
+      p.producers.set(header.producerId, {
+        epoch: header.producerEpoch, lastSequence: header.baseSequence + header.count - 1, lastBase: header.baseSequence, lastCount: header.count, lastOffset: p.log.length,
+      });
+    }
+    const baseOffset = p.log.length;
+    for (const r of records) p.log.push({ ...r, brokerTimestampMs: now, offset: p.log.length });
     for (const w of p.waiters) w();
-    return { baseOffset, count: req.records.length, brokerTimestampMs: now };
+    return { baseOffset, count: records.length, brokerTimestampMs: now };
   }
 
   private async fetch(node: number, req: FetchRequest): Promise<object> {
@@ -321,7 +371,10 @@ export class FakeCluster {
       if (records.length > 0 && bytes > maxBytes) break;
       records.push(r);
     }
-    return { records, highWatermark: p.log.length, logStartOffset: 0, nextOffset: req.offset + records.length };
+    const page = { highWatermark: p.log.length, logStartOffset: 0, nextOffset: req.offset + records.length, brokerTimeMs: Date.now() };
+    // Raw batches: one single-record batch per record (the real broker returns batches as produced).
+    if (req.rawBatches) return { records: [], batches: records.map((r) => ({ baseOffset: r.offset, data: encodeBatch([toProducedRecord(r)], r.brokerTimestampMs ?? 0) })), ...page };
+    return { records, ...page };
   }
 
   private waitForRecords(p: FakePartition, maxWaitMs: number): Promise<void> {
