@@ -122,6 +122,26 @@ test("one batch in flight per partition: a slow batch is not overtaken by the ne
   assert.deepEqual(s.fake.records("t", 0).map((r) => Buffer.from(r.body).toString()), ["r0", "r1", "r2", "r3", "r4", "r5"]);
 });
 
+test("under load, a batch whose linger passes while the partition is busy keeps filling until the partition is free", async (t) => {
+  const s = await setup(t);
+  const producer = producerOf(s, { lingerMs: 5 });
+  s.fake.failNext("Produce", { delayMs: 150 });
+  const first = producer.send("t", { body: "first" });
+  await settle();
+  s.clock.advance(5); // the first batch goes out and stays in flight for 150 ms (real time)
+  await settle(20);
+  const later = Array.from({ length: 3 }, (_, i) => producer.send("t", { body: `a${i}` }));
+  await settle();
+  s.clock.advance(5); // their linger passes while the first batch is still in flight
+  await settle(20);
+  const more = Array.from({ length: 3 }, (_, i) => producer.send("t", { body: `b${i}` }));
+  await settle(250); // the first batch has been answered by now
+  s.clock.advance(5); // lets any batch still lingering go, so that a regression fails rather than hangs
+  await Promise.all([first, ...later, ...more]);
+  // One batch for "first", then ONE batch for the six records sent while it was in flight.
+  assert.deepEqual(s.fake.requestsOf("Produce").map((r) => recordsOf(r.request).length), [1, 6]);
+});
+
 test("a failed batch rejects each of its records; a leader change in between is followed", async (t) => {
   const s = await setup(t);
   const producer = producerOf(s, { lingerMs: 60_000 });

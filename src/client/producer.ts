@@ -82,6 +82,8 @@ interface Batch {
   readonly waiters: Pending[];
   bytes: number;
   timer: TimerHandle | undefined;
+  /** Its linger passed while the partition was busy: it goes out as soon as the partition is free. */
+  due: boolean;
 }
 
 /** Batches of one partition. Invariant: at most one batch is being sent (`sending`). */
@@ -255,10 +257,16 @@ export class Producer {
   }
 
   private openBatch(q: PartitionQueue): Batch {
-    const batch: Batch = { waiters: [], bytes: 0, timer: undefined };
+    const batch: Batch = { waiters: [], bytes: 0, timer: undefined, due: false };
     if (this.lingerMs > 0) {
       batch.timer = this.target.clock.setTimer(this.lingerMs, () => {
         if (q.open !== batch) return;
+        // While a batch is in flight, keep this one open so that it keeps filling (up to its
+        // bounds) until the partition is free; sealing it now would send tiny batches under load.
+        if (q.sending) {
+          batch.due = true;
+          return;
+        }
         this.seal(q);
         this.pump(q);
       });
@@ -281,7 +289,7 @@ export class Producer {
       this.failQueued(q, this.fenced);
       return;
     }
-    if (this.lingerMs === 0 && q.sealed.length === 0) this.seal(q);
+    if ((this.lingerMs === 0 || q.open?.due === true) && q.sealed.length === 0) this.seal(q);
     if (q.sealed.length === 0) {
       if (q.open === undefined) this.queues.delete(`${q.topic}\u0000${q.partition}`);
       return;
