@@ -84,3 +84,17 @@ test("profile summary: self and total time per function and module", () => {
   assert.equal(moduleOf(frame("x", "node:internal/streams/readable")), "node:internal");
   assert.equal(moduleOf(frame("x", "file:///w/node_modules/@grpc/grpc-js/build/src/server.js")), "@grpc/grpc-js");
 });
+
+test("consume/e2e: options and the send-time header", async () => {
+  const o = parseBenchArgs(["--scenario", "e2e", "--rate", "500", "--consumers", "2"]) as BenchOptions;
+  assert.equal(o.scenario, "e2e");
+  assert.equal(o.rate, 500);
+  assert.equal(o.consumers, 2);
+  const d = parseBenchArgs(["--scenario", "consume"]) as BenchOptions;
+  assert.equal(d.records, 200_000);
+  assert.equal(d.consumers, 1);
+  assert.throws(() => parseBenchArgs(["--records", "0"]), BenchUsageError);
+  const { encodeSentMs, sentMsOf, SENT_HEADER } = await import("./consume-load.js");
+  assert.equal(sentMsOf({ headers: [{ key: SENT_HEADER, value: encodeSentMs(1234.5678) }] }), 1234.5678);
+  assert.equal(sentMsOf({ headers: [] }), undefined);
+});

@@ -22,6 +22,8 @@ import { BenchCluster } from "./bench-cluster.js";
 import { BenchUsageError, parseBenchArgs, USAGE, type BenchOptions, type ScenarioName } from "./options.js";
 import { PayloadPool } from "./payloads.js";
 import { ProcSampler } from "./proc-stats.js";
+import { GroupConsume, PacedProducer, preload } from "./consume-load.js";
+import { LatencyHistogram } from "./latency-histogram.js";
 import { ProduceLoad, ProduceMeter, type ProduceLoadSettings } from "./produce-load.js";
 import { fmt, formatTable, machineInfo, nodeUsages, resultPath, round, writeResult, type BenchResult } from "./report.js";
 
@@ -35,6 +37,10 @@ const EXIT_INTERRUPTED = 130;
 /** The load each scenario puts on the cluster. */
 const SCENARIO_LOADS: Record<ScenarioName, (o: BenchOptions) => ProduceLoadSettings> = {
   throughput: (o) => ({ producers: o.producers, inFlight: o.inFlight, lingerMs: o.lingerMs, batchRecordsMax: o.batchRecordsMax }),
+  // The pre-load of `consume` produces like `throughput`.
+  consume: (o) => ({ producers: o.producers, inFlight: o.inFlight, lingerMs: o.lingerMs, batchRecordsMax: o.batchRecordsMax }),
+  // One paced producer (see PacedProducer); inFlight is not bounded by the load but by the rate.
+  e2e: () => ({ producers: 1, inFlight: 0, lingerMs: 0, batchRecordsMax: 1000 }),
   // One record in flight, and a batch bound of one record: each Produce request carries one record.
   latency: () => ({ producers: 1, inFlight: 1, lingerMs: 0, batchRecordsMax: 1 }),
 };
@@ -94,7 +100,10 @@ async function main(argv: readonly string[]): Promise<number> {
     const topicName = `bench-${options.scenario}-${process.pid}`;
     const topic = await untilAborted(cluster.createTopic(topicName, options.partitions, options.replication), abort.signal);
     log(`topic ${topicName}: ${options.partitions} partitions x ${options.replication} replicas; leaders ${describeLeaders(topic)}`);
-    const result = await runProduce(options, cluster, topic, startedAt, abort);
+    const result =
+      options.scenario === "consume" ? await runConsume(options, cluster, topic, startedAt, abort)
+      : options.scenario === "e2e" ? await runE2e(options, cluster, topic, startedAt, abort)
+      : await runProduce(options, cluster, topic, startedAt, abort);
     const path = resultPath(options, startedAt);
     writeResult(path, result);
     process.stdout.write(options.json ? JSON.stringify(result, null, 2) + "\n" : formatTable(result) + "\n");
@@ -172,6 +181,161 @@ async function runProduce(options: BenchOptions, cluster: BenchCluster, topic: T
     clearInterval(progress);
     if (!drained) await Promise.race([load.stop().catch(() => undefined), sleep(ABORT_DRAIN_MS)]);
   }
+}
+
+/** `consume`: pre-load options.records records, then consume them all with one group. */
+async function runConsume(options: BenchOptions, cluster: BenchCluster, topic: TopicInfo, startedAt: Date, abort: AbortController): Promise<BenchResult> {
+  const settings = SCENARIO_LOADS.consume(options);
+  let acked = 0;
+  let lastLog = performance.now();
+  log(`pre-loading ${options.records} records`);
+  const pre = await untilAborted(
+    preload(cluster.brokers(), topic.name, options.records, settings, new PayloadPool(options.recordBytes), (n) => {
+      acked = n;
+      if (performance.now() - lastLog > PROGRESS_INTERVAL_MS) {
+        lastLog = performance.now();
+        log(`pre-load: ${fmt(acked, 0)} acknowledged`);
+      }
+    }),
+    abort.signal,
+  );
+  log(`pre-loaded ${pre.records} records in ${fmt(pre.seconds, 1)} s; consuming with ${options.consumers} member(s)`);
+  const group = new GroupConsume(cluster.brokers(), topic.name, `bench-group-${process.pid}`, options, (e) => abort.abort(e));
+  const sampler = samplerOf(cluster);
+  const progress = setInterval(() => log(`consumed ${fmt(group.delivered, 0)}`), PROGRESS_INTERVAL_MS);
+  try {
+    sampler.start();
+    group.start();
+    const done = await untilAborted(group.waitFor(pre.records, Math.max(60_000, pre.records / 10)), abort.signal);
+    const usage = sampler.stop();
+    const machinePct = sampler.machineCpuPct();
+    if (!done) throw new Error(`only ${group.delivered} of ${pre.records} records were delivered before the timeout`);
+    const seconds = (group.lastMs - group.firstMs) / 1000;
+    const meter = new ProduceMeter();
+    return assemble(options, startedAt, topic, settings, usage, machinePct, {
+      records: group.delivered,
+      bodyBytes: group.bytes,
+      seconds: round(seconds, 3),
+      recordsPerS: round(group.delivered / seconds, 1),
+      mbPerS: round(group.bytes / seconds / 1e6, 2),
+      latencyMs: roundLatency(meter.latency.summary()),
+      errors: 0,
+      firstError: undefined,
+    }, {
+      consumers: options.consumers,
+      prefetchRecords: options.prefetchRecords,
+      prefetchBytes: options.prefetchBytes,
+      records: group.delivered,
+      seconds: round(seconds, 3),
+      recordsPerS: round(group.delivered / seconds, 1),
+      mbPerS: round(group.bytes / seconds / 1e6, 2),
+      preload: { records: pre.records, seconds: round(pre.seconds, 3), recordsPerS: round(pre.records / pre.seconds, 1) },
+    });
+  } finally {
+    clearInterval(progress);
+    await Promise.race([group.close(), sleep(10_000)]);
+  }
+}
+
+/** `e2e`: produce at options.rate while one group consumes; latency from send to delivery. */
+async function runE2e(options: BenchOptions, cluster: BenchCluster, topic: TopicInfo, startedAt: Date, abort: AbortController): Promise<BenchResult> {
+  const settings = SCENARIO_LOADS.e2e(options);
+  const group = new GroupConsume(cluster.brokers(), topic.name, `bench-group-${process.pid}`, options, (e) => abort.abort(e));
+  const producer = new PacedProducer(cluster.brokers(), topic.name, options.rate, 5, new PayloadPool(options.recordBytes), (e) => abort.abort(e));
+  const sampler = samplerOf(cluster);
+  let lastDelivered = 0;
+  const progress = setInterval(() => {
+    log(`sent ${fmt(producer.sent, 0)}, delivered ${fmt(group.delivered, 0)} (+${fmt(group.delivered - lastDelivered, 0)} this second)`);
+    lastDelivered = group.delivered;
+  }, PROGRESS_INTERVAL_MS);
+  let stopped = false;
+  try {
+    group.start();
+    producer.start();
+    await untilAborted(sleep(options.warmupS * 1000), abort.signal);
+    const from = performance.now();
+    producer.measureFromMs = group.measureFromMs = from;
+    const delivered0 = group.delivered;
+    sampler.start();
+    await untilAborted(sleep(options.durationS * 1000), abort.signal);
+    const to = performance.now();
+    producer.measureToMs = group.measureToMs = to;
+    const deliveredInWindow = group.delivered - delivered0;
+    const usage = sampler.stop();
+    const machinePct = sampler.machineCpuPct();
+    log("measured; waiting for the measured records to be delivered");
+    await untilAborted(producer.stop(), abort.signal);
+    stopped = true;
+    await untilAborted(group.waitFor(producer.sentMeasured, 30_000), abort.signal);
+    const seconds = (to - from) / 1000;
+    const e2e = roundLatency(group.latency.summary());
+    return assemble(options, startedAt, topic, settings, usage, machinePct, {
+      records: producer.sentMeasured,
+      bodyBytes: producer.sentMeasured * options.recordBytes,
+      seconds: round(seconds, 3),
+      recordsPerS: round(producer.sentMeasured / seconds, 1),
+      mbPerS: round((producer.sentMeasured * options.recordBytes) / seconds / 1e6, 2),
+      latencyMs: roundLatency(new LatencyHistogram().summary()),
+      errors: producer.errors,
+      firstError: producer.firstError === undefined ? undefined : String(producer.firstError),
+    }, {
+      consumers: options.consumers,
+      prefetchRecords: options.prefetchRecords,
+      prefetchBytes: options.prefetchBytes,
+      records: deliveredInWindow,
+      seconds: round(seconds, 3),
+      recordsPerS: round(deliveredInWindow / seconds, 1),
+      mbPerS: round((deliveredInWindow * options.recordBytes) / seconds / 1e6, 2),
+      rate: options.rate,
+      endToEndMs: e2e,
+      undelivered: Math.max(0, producer.sentMeasured - group.measuredDelivered),
+    });
+  } finally {
+    clearInterval(progress);
+    if (!stopped) await Promise.race([producer.stop().catch(() => undefined), sleep(ABORT_DRAIN_MS)]);
+    await Promise.race([group.close(), sleep(10_000)]);
+  }
+}
+
+function samplerOf(cluster: BenchCluster): ProcSampler {
+  return new ProcSampler([...cluster.processes().map((n) => ({ label: `node-${n.id}`, pid: n.pid })), { label: "load-generator", pid: process.pid }], SAMPLE_INTERVAL_MS);
+}
+
+function assemble(
+  options: BenchOptions,
+  startedAt: Date,
+  topic: TopicInfo,
+  settings: ProduceLoadSettings,
+  usage: ReturnType<ProcSampler["stop"]>,
+  machinePct: number,
+  result: BenchResult["result"],
+  consume: BenchResult["consume"],
+): BenchResult {
+  const leaders = new Map<number, number>();
+  for (const p of topic.partitions) leaders.set(p.leader, (leaders.get(p.leader) ?? 0) + 1);
+  const loadUsage = usage.find((u) => u.label === "load-generator")!;
+  return {
+    benchmark: "raftmq-produce",
+    scenario: options.scenario,
+    startedAt: startedAt.toISOString(),
+    machine: machineInfo(),
+    settings: {
+      durationS: options.durationS,
+      warmupS: options.warmupS,
+      recordBytes: options.recordBytes,
+      partitions: options.partitions,
+      replication: options.replication,
+      nodes: options.nodes,
+      acks: ACKS,
+      ...settings,
+    },
+    result,
+    consume,
+    nodes: nodeUsages(usage.filter((u) => u.label !== "load-generator"), leaders),
+    loadGenerator: { pid: loadUsage.pid, cpuPct: round(loadUsage.cpuPct, 1), rssMeanMiB: round(loadUsage.rssMeanMiB, 1), rssMaxMiB: round(loadUsage.rssMaxMiB, 1) },
+    machineCpu: { totalPct: round(machinePct, 1), otherPct: round(machinePct - usage.reduce((a, u) => a + u.cpuPct, 0), 1) },
+    cpuProfDir: options.cpuProfDir,
+  };
 }
 
 /** Prints acknowledged records per second to stderr, once a second. */

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 
-export const SCENARIOS = ["throughput", "latency"] as const;
+export const SCENARIOS = ["throughput", "latency", "consume", "e2e"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -26,6 +26,15 @@ export interface BenchOptions {
   readonly lingerMs: number;
   /** The producer's batch bound in records (throughput scenario). */
   readonly batchRecordsMax: number;
+  /** Records pre-loaded, then consumed (consume scenario). */
+  readonly records: number;
+  /** Members of the consumer group, each its own client (consume, e2e). */
+  readonly consumers: number;
+  /** Records/s produced (e2e scenario). */
+  readonly rate: number;
+  /** The consumer's prefetch bounds (consume, e2e). */
+  readonly prefetchRecords: number;
+  readonly prefetchBytes: number;
   readonly json: boolean;
   /** Where the JSON result goes; default a file in os.tmpdir(). */
   readonly out: string | undefined;
@@ -48,6 +57,8 @@ reports throughput, produce-acknowledgement latency, and CPU and RSS per node.
 
   --scenario NAME       throughput (default): N producers, many records in flight, batching
                         latency: one record in flight, no batching
+                        consume: pre-load --records records, then consume them with one group
+                        e2e: produce at --rate while a group consumes; send-to-delivery latency
   --duration S          measured seconds, after the warm-up (default 10)
   --warmup S            warm-up seconds, not measured (default 2)
   --record-bytes N      body bytes per record, random (default 1024)
@@ -57,7 +68,12 @@ reports throughput, produce-acknowledgement latency, and CPU and RSS per node.
   --producers N         concurrent producers, each its own client (default 4; throughput)
   --in-flight N         records sent and not yet acknowledged, per producer (default 1000; throughput)
   --linger-ms N         producer linger; 0 sends whenever a partition is idle (default 0; throughput)
-  --batch-records N     producer batch bound in records (default 1000; throughput)
+  --batch-records N     producer batch bound in records (default 1000; throughput, consume pre-load)
+  --records N           records pre-loaded and consumed (default 200000; consume)
+  --consumers N         members of the consumer group, each its own client (default 1; consume, e2e)
+  --rate N              records/s produced, in bursts every 5 ms (default 8000; e2e)
+  --prefetch-records N  consumer prefetch in records (default 1000; consume, e2e)
+  --prefetch-bytes N    consumer prefetch in bytes (default 4194304; consume, e2e)
   --json                print the result as JSON on stdout (progress stays on stderr)
   --out FILE            write the JSON result here (default: a file in the OS temp folder)
   --cpu-prof DIR        run the nodes with node --cpu-prof, writing profiles into DIR (kept)
@@ -84,6 +100,11 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
       "in-flight": { type: "string", default: "1000" },
       "linger-ms": { type: "string", default: "0" },
       "batch-records": { type: "string", default: "1000" },
+      records: { type: "string", default: "200000" },
+      consumers: { type: "string", default: "1" },
+      rate: { type: "string", default: "8000" },
+      "prefetch-records": { type: "string", default: "1000" },
+      "prefetch-bytes": { type: "string", default: String(4 * 1024 * 1024) },
       json: { type: "boolean", default: false },
       out: { type: "string" },
       "cpu-prof": { type: "string" },
@@ -111,6 +132,11 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
     inFlight: int(values["in-flight"], "--in-flight", 1, 100_000),
     lingerMs: num(values["linger-ms"], "--linger-ms", 0, 10_000),
     batchRecordsMax: int(values["batch-records"], "--batch-records", 1, 100_000),
+    records: int(values.records, "--records", 1, 100_000_000),
+    consumers: int(values.consumers, "--consumers", 1, 256),
+    rate: num(values.rate, "--rate", 1, 1_000_000),
+    prefetchRecords: int(values["prefetch-records"], "--prefetch-records", 1, 1_000_000),
+    prefetchBytes: int(values["prefetch-bytes"], "--prefetch-bytes", 1024, 1024 * 1024 * 1024),
     json: values.json,
     out: values.out,
     cpuProfDir: values["cpu-prof"],

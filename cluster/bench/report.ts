@@ -50,6 +50,24 @@ export interface BenchResult {
     readonly errors: number;
     readonly firstError: string | undefined;
   };
+  /**
+   * consume and e2e scenarios: the consumer group's side. consume: records/s and MB/s from the
+   * first to the last delivered record (pre-load reported apart). e2e: latency from send() to
+   * delivery (same process, performance.now()) of the records sent during the measurement.
+   */
+  readonly consume?: {
+    readonly consumers: number;
+    readonly prefetchRecords: number;
+    readonly prefetchBytes: number;
+    readonly records: number;
+    readonly seconds: number;
+    readonly recordsPerS: number;
+    readonly mbPerS: number;
+    readonly preload?: { readonly records: number; readonly seconds: number; readonly recordsPerS: number };
+    readonly rate?: number;
+    readonly endToEndMs?: LatencySummary;
+    readonly undelivered?: number;
+  };
   readonly nodes: readonly NodeUsage[];
   readonly loadGenerator: { readonly pid: number; readonly cpuPct: number; readonly rssMeanMiB: number; readonly rssMaxMiB: number };
   /**
@@ -120,6 +138,7 @@ export function formatTable(r: BenchResult): string {
         fmt(l.maxMs, 1), fmt(r.result.records, 0), String(r.result.errors),
       ]],
     ),
+    ...consumeLines(r),
     "",
     table(
       ["process", "pid", "leads", "CPU % of a core", "main", "compaction", "flush", "other", "RSS mean MiB", "RSS max MiB", "disk write MB/s"],
@@ -141,6 +160,25 @@ export function formatTable(r: BenchResult): string {
   }
   if (r.result.firstError !== undefined) lines.push("", `first error: ${r.result.firstError}`);
   return lines.join("\n");
+}
+
+function consumeLines(r: BenchResult): string[] {
+  const c = r.consume;
+  if (c === undefined) return [];
+  const lines = [""];
+  if (c.preload !== undefined) lines.push(`pre-load: ${fmt(c.preload.records, 0)} records in ${fmt(c.preload.seconds, 1)} s (${fmt(c.preload.recordsPerS, 0)} records/s); the table above is the consumer side`);
+  lines.push(
+    `consumer group: ${c.consumers} member(s), at-least-once, prefetch ${c.prefetchRecords} records / ${c.prefetchBytes} B; ` +
+      `${fmt(c.records, 0)} records delivered in ${fmt(c.seconds, 2)} s: ${fmt(c.recordsPerS, 0)} records/s, ${fmt(c.mbPerS, 1)} MB/s`,
+  );
+  if (c.endToEndMs !== undefined) {
+    const e = c.endToEndMs;
+    lines.push(
+      `end-to-end (send -> delivery) at ${fmt(c.rate ?? NaN, 0)} records/s: p50 ${fmt(e.p50Ms, 3)} ms, p90 ${fmt(e.p90Ms, 3)}, p99 ${fmt(e.p99Ms, 3)}, ` +
+        `p99.9 ${fmt(e.p999Ms, 3)}, max ${fmt(e.maxMs, 1)} (${fmt(e.count, 0)} records${c.undelivered ? `; ${c.undelivered} sent but not delivered` : ""})`,
+    );
+  }
+  return lines;
 }
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
