@@ -4,7 +4,7 @@
  * A handler never throws out: bad input gets a clear error, never a crashed node.
  */
 import { randomUUID } from "node:crypto";
-import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { UntypedServiceImplementation } from "@grpc/grpc-js";
 import { BrokerError } from "../lib/errors.js";
 import type { NodeId } from "../lib/ids.js";
 import type { Logger } from "../lib/logger.js";
@@ -14,7 +14,7 @@ import type { FetchedRecord } from "../broker/broker.js";
 import type { BatchProducer, ProducedRecord } from "../broker/record-batch.js";
 import type { ControllerFrontend } from "../controller/frontend.js";
 import type { MetadataState, TopicRecord } from "../controller/metadata.js";
-import { toServiceError } from "./status.js";
+import { unary } from "./unary.js";
 
 const RECORD_ID_CHARS_MAX = 256;
 const PRODUCE_TIMEOUT_MS_MAX = 120_000;
@@ -70,25 +70,6 @@ export interface BrokerServiceDeps {
   /** Rejects requests while the node shuts down. */
   readonly accepting: () => boolean;
   readonly log: Logger;
-}
-
-type Handler<Req, Res> = (req: Req) => Promise<Res>;
-
-/** Wraps an async handler so that every outcome is answered and every error mapped. */
-function unary<Req, Res>(deps: BrokerServiceDeps, fn: Handler<Req, Res>) {
-  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-    if (!deps.accepting()) {
-      callback(toServiceError(new BrokerError("SHUTTING_DOWN", "this node is shutting down; retry on another node")) as never);
-      return;
-    }
-    fn(call.request).then(
-      (res) => callback(null, res),
-      (e: unknown) => {
-        if (!(e instanceof BrokerError)) deps.log.error({ err: e instanceof Error ? e.stack : String(e) }, "request failed with an internal error");
-        callback(toServiceError(e) as never);
-      },
-    );
-  };
 }
 
 export function brokerServiceImplementation(deps: BrokerServiceDeps): UntypedServiceImplementation {

@@ -4,7 +4,7 @@
  * service (flow-controlled record streams and offset lookups on partition leaders). Like
  * broker-service.ts, a handler never throws out: every failure becomes a status with trailers.
  */
-import type { sendUnaryData, ServerDuplexStream, ServerUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { BrokerError, NotLeaderError } from "../lib/errors.js";
 import type { NodeId } from "../lib/ids.js";
 import type { Logger } from "../lib/logger.js";
@@ -17,6 +17,7 @@ import { OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, type GroupCoordinator, type Of
 import type { TopicPartition } from "../groups/assignor.js";
 import { toWire } from "./broker-service.js";
 import { toServiceError } from "./status.js";
+import { unary } from "./unary.js";
 
 /** Consume streams served at once by one node. */
 export const CONSUME_STREAMS_MAX = 10_000;
@@ -53,22 +54,6 @@ interface WireOffset {
 interface ConsumeRequest {
   start?: { topic: string; partition: number; offset: number; creditRecords: number; creditBytes: number } | null;
   credit?: { records: number; bytes: number } | null;
-}
-
-function unary<Req, Res>(deps: ConsumerServiceDeps, fn: (req: Req) => Promise<Res>) {
-  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-    if (!deps.accepting()) {
-      callback(toServiceError(new BrokerError("SHUTTING_DOWN", "this node is shutting down; retry on another node")) as never);
-      return;
-    }
-    fn(call.request).then(
-      (res) => callback(null, res),
-      (e: unknown) => {
-        if (!(e instanceof BrokerError)) deps.log.error({ err: e instanceof Error ? e.stack : String(e) }, "request failed with an internal error");
-        callback(toServiceError(e) as never);
-      },
-    );
-  };
 }
 
 export function consumerServices(deps: ConsumerServiceDeps): ConsumerServices {
