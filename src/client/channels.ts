@@ -19,7 +19,7 @@ export interface ChannelPoolOptions {
   readonly reconnectBackoffMaxMs: number;
 }
 
-type UnaryMethod = (
+export type UnaryMethod = (
   request: unknown,
   metadata: grpc.Metadata,
   options: grpc.CallOptions,
@@ -38,24 +38,8 @@ export class ChannelPool {
     if (this.closed) return Promise.reject(new ShuttingDownError("the client is closed"));
     const client = this.clientFor(address);
     const fn = (client as unknown as Record<string, UnaryMethod>)[method]!;
-    return new Promise((resolve, reject) => {
-      let call: grpc.ClientUnaryCall | undefined;
-      let timedOut = false;
-      let settled = false;
-      const timer = this.options.clock.setTimer(timeoutMs, () => {
-        timedOut = true;
-        call?.cancel();
-      });
-      call = fn.call(client, request, new grpc.Metadata(), {}, (err, response) => {
-        settled = true;
-        timer.cancel();
-        if (call !== undefined) this.inflight.delete(call);
-        if (err === null) resolve(response as BrokerMethods[M]["response"]);
-        else if (this.closed) reject(new ShuttingDownError("the client was closed during the call", { cause: err }));
-        else reject(errorFromGrpc(err, { address, method, ...(timedOut ? { timeoutMs } : {}) }));
-      });
-      if (!settled) this.inflight.add(call);
-    });
+    const context = { clock: this.options.clock, inflight: this.inflight, isClosed: () => this.closed, address, method };
+    return unaryCall(client, fn, request, timeoutMs, context) as Promise<BrokerMethods[M]["response"]>;
   }
 
   /** Whether close() was called. */
@@ -86,4 +70,45 @@ export class ChannelPool {
     }
     return client;
   }
+}
+
+/** What a unary call needs from the channel set that owns it. */
+export interface UnaryCallContext {
+  readonly clock: Clock;
+  /** Calls in flight, cancelled when the owner closes. */
+  readonly inflight: Set<grpc.ClientUnaryCall>;
+  readonly isClosed: () => boolean;
+  readonly address: string;
+  readonly method: string;
+}
+
+/**
+ * Calls a unary gRPC method, failing after `timeoutMs` on the injected clock, and maps errors to
+ * the client's error classes (a call cut short by close() fails with ShuttingDownError).
+ */
+export function unaryCall(
+  client: grpc.Client,
+  fn: UnaryMethod,
+  request: unknown,
+  timeoutMs: number,
+  ctx: UnaryCallContext,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let call: grpc.ClientUnaryCall | undefined;
+    let timedOut = false;
+    let settled = false;
+    const timer = ctx.clock.setTimer(timeoutMs, () => {
+      timedOut = true;
+      call?.cancel();
+    });
+    call = fn.call(client, request, new grpc.Metadata(), {}, (err, response) => {
+      settled = true;
+      timer.cancel();
+      if (call !== undefined) ctx.inflight.delete(call);
+      if (err === null) resolve(response);
+      else if (ctx.isClosed()) reject(new ShuttingDownError("the client was closed during the call", { cause: err }));
+      else reject(errorFromGrpc(err, { address: ctx.address, method: ctx.method, ...(timedOut ? { timeoutMs } : {}) }));
+    });
+    if (!settled) ctx.inflight.add(call);
+  });
 }

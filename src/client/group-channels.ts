@@ -8,7 +8,8 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import type { Clock } from "../lib/clock.js";
-import { errorFromGrpc, ShuttingDownError } from "./errors.js";
+import { unaryCall, type UnaryMethod } from "./channels.js";
+import { ShuttingDownError } from "./errors.js";
 import { PROTO_LOADER_OPTIONS, type WireRecord } from "./wire.js";
 
 /** Absolute path of protos/ (this file is compiled to dist/src/client/). */
@@ -91,7 +92,6 @@ export interface ConsumeMessage {
 }
 export type ConsumeStream = grpc.ClientDuplexStream<{ start?: ConsumeStart; credit?: { records: number; bytes: number } }, ConsumeMessage>;
 
-type UnaryFn = (request: unknown, metadata: grpc.Metadata, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null, response: unknown) => void) => grpc.ClientUnaryCall;
 
 let constructors: { groups: grpc.ServiceClientConstructor; subscriptions: grpc.ServiceClientConstructor } | undefined;
 
@@ -159,25 +159,8 @@ export class GroupChannels {
   private unary(service: "groups" | "subscriptions", address: string, method: string, request: unknown, timeoutMs: number): Promise<unknown> {
     if (this.closed) return Promise.reject(new ShuttingDownError("the client is closed"));
     const client = this.clientFor(service, address);
-    const fn = (client as unknown as Record<string, UnaryFn>)[method]!;
-    return new Promise((resolve, reject) => {
-      let call: grpc.ClientUnaryCall | undefined;
-      let timedOut = false;
-      let settled = false;
-      const timer = this.options.clock.setTimer(timeoutMs, () => {
-        timedOut = true;
-        call?.cancel();
-      });
-      call = fn.call(client, request, new grpc.Metadata(), {}, (err, response) => {
-        settled = true;
-        timer.cancel();
-        if (call !== undefined) this.inflight.delete(call);
-        if (err === null) resolve(response);
-        else if (this.closed) reject(new ShuttingDownError("the client was closed during the call", { cause: err }));
-        else reject(errorFromGrpc(err, { address, method, ...(timedOut ? { timeoutMs } : {}) }));
-      });
-      if (!settled) this.inflight.add(call);
-    });
+    const fn = (client as unknown as Record<string, UnaryMethod>)[method]!;
+    return unaryCall(client, fn, request, timeoutMs, { clock: this.options.clock, inflight: this.inflight, isClosed: () => this.closed, address, method });
   }
 
   private clientFor(service: "groups" | "subscriptions", address: string): grpc.Client {
