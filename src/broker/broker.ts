@@ -1,8 +1,13 @@
 /**
  * The data plane of a node: produce and fetch on the partitions this node leads, and the
  * partition view of metadata (leaders, in-sync replicas, offsets) for the ones it hosts.
+ *
+ * Failpoints (lib/failpoints.ts, for fault testing only): `broker/ack-before-quorum` answers a
+ * produce once the batch is proposed; `broker/dedup-off` skips the idempotent producer pre-check
+ * (the partition state skips deduplication too, see partition.ts).
  */
 import { BrokerError, NotLeaderError } from "../lib/errors.js";
+import { NO_FAILPOINTS, type Failpoints } from "../lib/failpoints.js";
 import type { Clock } from "../lib/clock.js";
 import type { GroupId, LogIndex, NodeId, Offset } from "../lib/ids.js";
 import type { MultiRaft } from "../multiraft/multiraft.js";
@@ -86,6 +91,11 @@ export interface PartitionView {
 }
 
 export class Broker {
+  /** Failpoint broker/ack-before-quorum: answer produces once proposed. */
+  private readonly ackBeforeQuorum: boolean;
+  /** False with failpoint broker/dedup-off: no pre-check of idempotent producers' batches. */
+  private readonly dedup: boolean;
+
   constructor(
     private readonly metadata: MetadataState,
     private readonly partitions: BrokerPartitions,
@@ -93,7 +103,11 @@ export class Broker {
     private readonly store: RaftStore,
     private readonly clock: Clock,
     private readonly addressOf: (id: NodeId) => string | undefined,
-  ) {}
+    failpoints: Failpoints = NO_FAILPOINTS,
+  ) {
+    this.ackBeforeQuorum = failpoints.enabled("broker/ack-before-quorum");
+    this.dedup = !failpoints.enabled("broker/dedup-off");
+  }
 
   /**
    * Appends records to a partition (the broker encodes them, uncompressed); resolves once they are
@@ -145,15 +159,33 @@ export class Broker {
   private async append(topic: TopicRecord, partition: PartitionRecord, batch: Uint8Array, header: BatchHeader, timeoutMs: number): Promise<ProduceResult> {
     const state = this.leaderState(partition);
     const where = `${topic.name}/${partition.partition}`;
-    if (header.producerId !== 0) {
+    if (header.producerId !== 0 && this.dedup) {
       const early = this.precheckProducer(state, header, where);
       if (early !== undefined) return early;
     }
+    if (this.ackBeforeQuorum) return this.appendUnsafely(state, partition, batch, header, timeoutMs);
     const index = await this.multiraft.propose(partition.group, batch, timeoutMs);
     const outcome = state.outcomeAt(index);
     if (outcome === undefined) throw new BrokerError("UNAVAILABLE", `partition ${where}: the write was applied but its outcome is no longer known (replaced by a snapshot); retry it`);
     if (outcome.kind === "rejected") throw new BrokerError(outcome.code, `partition ${where}: ${outcome.message}`);
     return { baseOffset: outcome.baseOffset, count: outcome.count, brokerTimestampMs: outcome.brokerTimestampMs, duplicate: outcome.kind === "duplicate" };
+  }
+
+  /**
+   * Failpoint broker/ack-before-quorum (a planted bug): answers as soon as the leader has proposed
+   * the batch, with a tentative base offset (the partition's next offset now, which concurrent or
+   * lost proposals make wrong) and the batch's record count, whether or not it ever commits. Only a
+   * proposal the leader refused at once (it is settled already) fails the produce.
+   */
+  private async appendUnsafely(state: PartitionState, partition: PartitionRecord, batch: Uint8Array, header: BatchHeader, timeoutMs: number): Promise<ProduceResult> {
+    const baseOffset = state.nextOffset;
+    const proposal = this.multiraft.propose(partition.group, batch, timeoutMs);
+    proposal.catch(() => undefined); // a later failure (timeout, dropped) is not reported to anyone
+    // A promise that is already settled wins a race against one settled after it.
+    const pending = Symbol("pending");
+    await Promise.race([proposal, Promise.resolve(pending)]);
+    const brokerTimestampMs = readBatchHeader(batch)?.brokerTimestampMs ?? header.brokerTimestampMs; // as stamped by this leader
+    return { baseOffset, count: header.count, brokerTimestampMs, duplicate: false };
   }
 
   /**

@@ -5,6 +5,7 @@
  * get the state machine that the composition root's factory builds for their kind, so the broker
  * never imports what runs there (the group coordinator, for `__consumer_offsets`).
  */
+import { NO_FAILPOINTS, type Failpoints } from "../lib/failpoints.js";
 import type { GroupId, NodeId } from "../lib/ids.js";
 import type { Logger } from "../lib/logger.js";
 import type { GroupStateMachine, MultiRaft } from "../multiraft/multiraft.js";
@@ -28,6 +29,8 @@ export class BrokerPartitions implements PartitionManager {
     private readonly store: RaftStore,
     private readonly log: Logger,
     private readonly internalStates?: InternalStateFactory,
+    /** Fault-testing hooks for the partitions' state machines (broker/dedup-off). Default: none. */
+    private readonly failpoints: Failpoints = NO_FAILPOINTS,
   ) {}
 
   hostedGroups(): readonly GroupId[] {
@@ -53,7 +56,7 @@ export class BrokerPartitions implements PartitionManager {
       state = this.internalStates!(topic, partition);
       this.internal.set(partition.group, state);
     } else {
-      const records = new PartitionState(partition.group);
+      const records = new PartitionState(partition.group, this.failpoints);
       this.states.set(partition.group, records);
       state = records;
     }

@@ -13,12 +13,17 @@
  * table keeps each appended batch's producer id, epoch and sequence, so the deduplication state as
  * of any retained index can be rebuilt (snapshotAt) from the state at the table's base — the last
  * snapshot restored or compaction point — by replaying the batches up to that index.
+ *
+ * Failpoint `broker/dedup-off` (lib/failpoints.ts, for fault testing only): every batch is
+ * appended as new, without the deduplication check. It is node-wide and must be enabled on every
+ * replica alike, or replicas would give the same log different offsets.
  */
+import { NO_FAILPOINTS, type Failpoints } from "../lib/failpoints.js";
 import type { GroupId, LogIndex, Offset } from "../lib/ids.js";
 import { decodeConfChange, nextConfState, type ConfState, type Entry, type Snapshot } from "../raft/index.js";
 import type { GroupStateMachine } from "../multiraft/multiraft.js";
 import { KIND_RECORDS, decodeBatch, readBatchHeader, type StoredRecord } from "./record-batch.js";
-import { OutcomeLog, ProducerStateTable, type ProduceOutcome, type ProducerBatchHeader } from "./producer-state.js";
+import { OutcomeLog, ProducerStateTable, type DedupDecision, type ProduceOutcome, type ProducerBatchHeader } from "./producer-state.js";
 
 /** The state kept in a partition snapshot. */
 interface PartitionSnapshot {
@@ -62,8 +67,12 @@ export class PartitionState implements GroupStateMachine {
   /** Membership changes since the last snapshot, to know the membership at any retained index. */
   private confHistory: { index: LogIndex; conf: ConfState }[] = [];
   private waiters: (() => void)[] = [];
+  /** False with failpoint broker/dedup-off: batches are appended without the deduplication check. */
+  private readonly dedup: boolean;
 
-  constructor(readonly group: GroupId) {}
+  constructor(readonly group: GroupId, failpoints: Failpoints = NO_FAILPOINTS) {
+    this.dedup = !failpoints.enabled("broker/dedup-off");
+  }
 
   apply(entries: readonly Entry[]): void {
     for (const e of entries) {
@@ -85,7 +94,7 @@ export class PartitionState implements GroupStateMachine {
   }
 
   private applyBatch(index: LogIndex, header: ProducerBatchHeader & { brokerTimestampMs: number }): void {
-    const decision = this.producersNow.check(header);
+    const decision: DedupDecision = this.dedup ? this.producersNow.check(header) : { kind: "append" };
     if (decision.kind === "duplicate") {
       const b = decision.batch;
       this.outcomes.set(index, { kind: "duplicate", baseOffset: b.baseOffset, count: b.count, brokerTimestampMs: b.brokerTimestampMs });

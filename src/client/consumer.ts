@@ -33,7 +33,7 @@
 import type { Clock, TimerHandle } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import { InvalidArgumentError } from "./errors.js";
-import type { WireTopicPartition } from "./group-channels.js";
+import type { GroupMethods, WireTopicPartition } from "./group-channels.js";
 import { PartitionStream, type ConsumedRecord, type PartitionStreamDeps } from "./partition-stream.js";
 import type { FetchedRecord } from "./records.js";
 import type { RetryPolicy } from "./retry.js";
@@ -61,7 +61,34 @@ export interface ConsumerOptions {
   readonly startFrom?: "earliest" | "latest";
   /** Shown by `raftmq group describe`. Default "raftmq-ts". */
   readonly clientId?: string;
+  /** Observers of the consumer's group life (metrics, logs, tests). Called synchronously; must not throw. */
+  readonly events?: ConsumerEvents;
 }
+
+/** One topic partition. */
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+/** What a consumer reports as it goes; see ConsumerOptions.events. */
+export interface ConsumerEvents {
+  /** Partitions granted to this member. Each one's records follow from its committed offset (or startFrom), in order. */
+  assigned?(partitions: readonly TopicPartition[]): void;
+  /** Partitions given up (after the last commit for them). */
+  revoked?(partitions: readonly TopicPartition[]): void;
+  /**
+   * An offset commit: "sent" with the offsets asked for (the next offset to consume per partition),
+   * then "committed" with the offsets the coordinator answered, or "failed" with the error (the
+   * commit may or may not have been stored).
+   */
+  commit?(event: CommitEvent): void;
+}
+
+export type CommitEvent =
+  | { readonly phase: "sent"; readonly id: number; readonly offsets: readonly (TopicPartition & { readonly offset: number })[] }
+  | { readonly phase: "committed"; readonly id: number; readonly offsets: readonly (TopicPartition & { readonly offset: number })[] }
+  | { readonly phase: "failed"; readonly id: number; readonly error: unknown };
 
 /** What a consumer needs from its client (what its partition streams need). */
 export type ConsumerDeps = PartitionStreamDeps;
@@ -144,6 +171,7 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
   private nextPending = false;
   private lastYielded: ConsumedRecord | undefined;
   private commitChain: Promise<void> = Promise.resolve();
+  private commits = 0;
   private autoCommitTimer: TimerHandle | undefined;
   private readonly heartbeatLoopDone: Promise<void>;
   private closing: Promise<void> | undefined;
@@ -382,6 +410,7 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
         );
       }
       feed.state = "stopped";
+      this.options.events.revoked?.([{ topic: feed.topic, partition: feed.partition }]);
       if (this.feeds.get(feed.key) === feed) this.feeds.delete(feed.key);
       this.resizeWindows();
       this.heartbeatWake.notify();
@@ -393,6 +422,7 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
   private async startFeeds(tps: readonly WireTopicPartition[]): Promise<void> {
     const created = tps.map((tp) => new Feed(tp.topic, tp.partition));
     for (const f of created) this.feeds.set(f.key, f);
+    this.options.events.assigned?.(created.map((f) => ({ topic: f.topic, partition: f.partition })));
     try {
       const topics = [...new Set(created.map((f) => f.topic))];
       const { offsets } = await this.deps.groups.coordinatorCall(this.options.group, "FetchOffsets", { group: this.options.group, topics });
@@ -461,7 +491,16 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
       const todo = items.filter((x) => x.offset > x.feed.committed);
       if (todo.length === 0) return;
       const offsets = todo.map((x) => ({ topic: x.feed.topic, partition: x.feed.partition, offset: x.offset }));
-      const r = await this.deps.groups.coordinatorCall(this.options.group, "CommitOffsets", { group: this.options.group, memberId: this.memberIdValue, offsets }, policy);
+      const id = ++this.commits;
+      this.options.events.commit?.({ phase: "sent", id, offsets });
+      let r: GroupMethods["CommitOffsets"]["response"];
+      try {
+        r = await this.deps.groups.coordinatorCall(this.options.group, "CommitOffsets", { group: this.options.group, memberId: this.memberIdValue, offsets }, policy);
+      } catch (error) {
+        this.options.events.commit?.({ phase: "failed", id, error });
+        throw error;
+      }
+      this.options.events.commit?.({ phase: "committed", id, offsets: r.offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: Number(o.offset) })) });
       for (const x of todo) {
         const o = r.offsets.find((y) => y.topic === x.feed.topic && y.partition === x.feed.partition);
         if (o !== undefined) x.feed.committed = Math.max(x.feed.committed, o.offset);
@@ -518,6 +557,7 @@ function validateOptions(o: ConsumerOptions): Required<ConsumerOptions> {
     autoCommitIntervalMs: o.autoCommitIntervalMs ?? AUTO_COMMIT_INTERVAL_MS_DEFAULT,
     startFrom: o.startFrom ?? "earliest",
     clientId: o.clientId ?? "raftmq-ts",
+    events: o.events ?? {},
   };
   const intIn = (name: keyof ConsumerOptions, v: number, min: number, max: number): void => {
     if (!Number.isSafeInteger(v) || v < min || v > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}, got ${v}`);

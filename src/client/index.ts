@@ -34,7 +34,7 @@ export { connect, RaftmqClient } from "./client.js";
 export type { ClientOptions, CreateTopicOptions, FetchOptions, PartitionOffsets, ProduceOptions, ProducerSession } from "./client.js";
 export type { CompressionName } from "../format/index.js";
 export { Producer } from "./producer.js";
-export { Consumer, type ConsumedRecord, type ConsumerOptions, type DeliveryGuarantee } from "./consumer.js";
+export { Consumer, type CommitEvent, type ConsumedRecord, type ConsumerEvents, type ConsumerOptions, type DeliveryGuarantee, type TopicPartition } from "./consumer.js";
 export type { GroupDescription } from "./group-channels.js";
 export type { GroupSummary, ResetTarget } from "./groups.js";
 export { REPLY_TOPIC_DEFAULT, type RequestOptions } from "./request-reply.js";

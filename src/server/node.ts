@@ -4,11 +4,12 @@
  * peer protocol, health, reflection) on one port, and owns the shutdown order.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { ReflectionService } from "@grpc/reflection";
+import { parseFailpoints, type Failpoints } from "../lib/failpoints.js";
 import type { NodeId } from "../lib/ids.js";
 import type { Logger } from "../lib/logger.js";
 import { SeededRandom } from "../lib/random.js";
@@ -33,6 +34,12 @@ export interface NodeOptions {
   readonly listen: string;
   /** Every node of the cluster, this one included: id → host:port. */
   readonly peers: ReadonlyMap<number, string>;
+  /**
+   * Where this node reaches each peer for the peer protocol, when it differs from the peer's
+   * --peers address: a proxy, a NAT. Default: the --peers address. Only the Raft transport uses
+   * it; clients and the cluster metadata keep the --peers addresses.
+   */
+  readonly peerRoutes?: ReadonlyMap<number, string>;
   readonly dataDir: string;
   /** Guards against pointing a node at another cluster's data. Default "raftmq". */
   readonly clusterId?: string;
@@ -63,15 +70,16 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   validateOptions(options);
   const clusterId = options.clusterId ?? "raftmq";
   const log = createLogger(nodeId, options.logLevel ?? "info");
+  const failpoints = loadFailpoints(process.env["RAFTMQ_FAILPOINTS"], log);
   const clock = new RealClock();
   const random = new SeededRandom(randomBytes(4).readUInt32BE(0));
   mkdirSync(options.dataDir, { recursive: true });
-  const store = await openRaftStore({ dir: join(options.dataDir, "db"), clusterId, nodeId, logger: log.child({ component: "storage" }) });
+  const store = await openRaftStore({ dir: join(options.dataDir, "db"), clusterId, nodeId, logger: log.child({ component: "storage" }), failpoints });
 
   const peers = new Map<NodeId, string>(options.peers);
   const ids = [...peers.keys()].sort((a, b) => a - b);
   const controllerVoters = ids.slice(0, CONTROLLER_VOTERS_MAX);
-  const transport = new GrpcTransport({ nodeId, clusterId, peers, clock, random: random.fork(), logger: log.child({ component: "transport" }) });
+  const transport = new GrpcTransport({ nodeId, clusterId, peers: new Map([...peers, ...(options.peerRoutes ?? [])]), clock, random: random.fork(), logger: log.child({ component: "transport" }) });
   let fatal = false;
   const multiraft = new MultiRaft({
     nodeId,
@@ -93,11 +101,11 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const addressOf = (id: NodeId): string | undefined => metadata.nodes.get(id)?.address ?? peers.get(id);
   const nodes = ids.map((id) => ({ id, address: peers.get(id)! }));
   const freshController = await bootstrapIfNew(store, CONTROLLER_GROUP, { voters: controllerVoters, learners: ids.slice(CONTROLLER_VOTERS_MAX) }, initialMetadata(nodes));
-  const partitions = new BrokerPartitions(nodeId, multiraft, store, log.child({ component: "broker" }), internalStateFactory);
+  const partitions = new BrokerPartitions(nodeId, multiraft, store, log.child({ component: "broker" }), internalStateFactory, failpoints);
   const backend = new ControllerBackend(nodeId, metadata, partitions, log.child({ component: "controller" }));
   multiraft.addGroup(CONTROLLER_GROUP, metadata);
   const frontend = new ControllerFrontend(multiraft, metadata, addressOf, REQUEST_TIMEOUT_MS);
-  const broker = new Broker(metadata, partitions, multiraft, store, clock, addressOf);
+  const broker = new Broker(metadata, partitions, multiraft, store, clock, addressOf, failpoints);
   const groups = consumerGroups({
     nodeId, multiraft, metadata, partitions, frontend, broker, clock, random: random.fork(), addressOf, accepting: () => accepting, log, requestTimeoutMs: REQUEST_TIMEOUT_MS,
   });
@@ -124,7 +132,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const retention = startRetention(broker, clock, options.retentionCheckIntervalMs ?? 30_000, log);
   // The first controller voter of a new cluster campaigns at once rather than after a timeout.
   if (freshController && controllerVoters[0] === nodeId) multiraft.campaign(CONTROLLER_GROUP);
-  log.info({ listen: options.listen, peers: Object.fromEntries(peers), clusterId, controllerVoters }, "node started");
+  log.info({ listen: options.listen, peers: Object.fromEntries(peers), peerRoutes: Object.fromEntries(options.peerRoutes ?? []), clusterId, controllerVoters }, "node started");
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -173,11 +181,37 @@ function startRetention(broker: Broker, clock: RealClock, intervalMs: number, lo
   };
 }
 
+/**
+ * The failpoints of this node from the RAFTMQ_FAILPOINTS spec (lib/failpoints.ts; for fault
+ * testing only, never a user option). A crash failpoint writes one line to stderr and kills the
+ * process with SIGKILL, as abruptly as kill -9. Throws on a bad spec.
+ */
+function loadFailpoints(spec: string | undefined, log: Logger): Failpoints {
+  let failpoints: Failpoints;
+  try {
+    failpoints = parseFailpoints(spec ?? "", (name) => {
+      writeSync(2, `failpoint ${name}: crashing\n`);
+      process.kill(process.pid, "SIGKILL");
+    });
+  } catch (e) {
+    throw new Error(`RAFTMQ_FAILPOINTS is invalid: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  if (failpoints.active.length > 0) {
+    const enabled = failpoints.active.map((a) => (a.action === "on" ? a.name : `${a.name}=crash:${a.atHit}`));
+    log.warn({ failpoints: enabled }, "failpoints enabled: this node plants faults on purpose (fault testing only)");
+  }
+  return failpoints;
+}
+
 function validateOptions(o: NodeOptions): void {
   if (!Number.isInteger(o.id) || o.id <= 0) throw new RangeError(`--id must be a positive integer, got ${o.id}`);
   if (!o.peers.has(o.id)) throw new RangeError(`--peers must include this node (${o.id}), got ${[...o.peers.keys()].join(",")}`);
   if (o.peers.get(o.id) !== o.listen) {
     throw new RangeError(`--listen (${o.listen}) must equal this node's address in --peers (${o.peers.get(o.id)})`);
+  }
+  for (const id of o.peerRoutes?.keys() ?? []) {
+    if (id === o.id) throw new RangeError(`--peer-routes must not name this node (${o.id}): a route leads to a peer`);
+    if (!o.peers.has(id)) throw new RangeError(`--peer-routes names node ${id}, which is not in --peers (${[...o.peers.keys()].join(",")})`);
   }
 }
 

@@ -7,8 +7,14 @@
  *
  * A failed write leaves the store failed: what reached the disk is unknown, so every later change
  * is refused with the same error, and the node must restart (and reopen, which verifies the data).
+ *
+ * Failpoints (lib/failpoints.ts, for fault testing only): `raft-store/before-write` and
+ * `raft-store/after-write` around the batch of every round that has something to write,
+ * `raft-store/snapshot-write` between a snapshot's batch and the clear of the entries it replaces,
+ * and `storage/lose-unsynced` and `storage/power-loss`, which put a {@link LossyEngine} under the store.
  */
 import { assert } from "../lib/assert.js";
+import { NO_FAILPOINTS, type Failpoints } from "../lib/failpoints.js";
 import type { GroupId, LogIndex, NodeId } from "../lib/ids.js";
 import type { Logger } from "../lib/logger.js";
 import { silentLogger } from "../lib/logger.js";
@@ -21,6 +27,7 @@ import { StorageCorruptionError } from "./errors.js";
 import { GroupView, type ViewContext } from "./group-view.js";
 import { entryKey, entryRange, groupKey, GroupKeyKind, groupRange, nodeMetaKey, parseGroupKey, termRunKey } from "./keys.js";
 import { LoadedRanges } from "./loaded-ranges.js";
+import { LossyEngine } from "./lossy-engine.js";
 import { resolveCacheOptions, type CacheOptions, type ResolvedCacheOptions } from "./options.js";
 import { checkIdentity, scanGroups } from "./rocks-open.js";
 import { PendingSet, SerialQueue } from "./serial-queue.js";
@@ -36,6 +43,8 @@ export interface RaftStoreOptions extends CacheOptions {
   readonly logger?: Logger;
   /** An engine already open on `dir`, used instead of opening one (tests spy on it or inject faults). The store closes it. */
   readonly engine?: Engine;
+  /** Fault-testing hooks (see the module comment). Default: none. */
+  readonly failpoints?: Failpoints;
 }
 
 /**
@@ -46,10 +55,16 @@ export interface RaftStoreOptions extends CacheOptions {
 export async function openRaftStore(options: RaftStoreOptions): Promise<RocksRaftStore> {
   const cache = resolveCacheOptions(options);
   const logger = options.logger ?? silentLogger;
-  const engine = options.engine ?? (await openEngine(options.dir));
+  const failpoints = options.failpoints ?? NO_FAILPOINTS;
+  const opened = options.engine ?? (await openEngine(options.dir));
+  const engine = failpoints.enabled("storage/lose-unsynced")
+    ? new LossyEngine(opened)
+    : failpoints.enabled("storage/power-loss")
+      ? new LossyEngine(opened, { honourSync: true })
+      : opened;
   try {
     await checkIdentity(engine, { clusterId: options.clusterId, nodeId: options.nodeId });
-    const store = new RocksRaftStore(engine, cache, logger);
+    const store = new RocksRaftStore(engine, cache, logger, failpoints);
     await store.restore();
     return store;
   } catch (e) {
@@ -69,7 +84,12 @@ export class RocksRaftStore implements RaftStore {
   private closed = false;
 
   /** Use {@link openRaftStore}. */
-  constructor(private readonly engine: Engine, private readonly options: ResolvedCacheOptions, private readonly logger: Logger) {
+  constructor(
+    private readonly engine: Engine,
+    private readonly options: ResolvedCacheOptions,
+    private readonly logger: Logger,
+    private readonly failpoints: Failpoints = NO_FAILPOINTS,
+  ) {
     this.loaded = new LoadedRanges(options.loadedBytesMax);
     this.ctx = { options, loaded: this.loaded, requestSnapshotData: (view) => this.loadSnapshotData(view) };
   }
@@ -150,19 +170,26 @@ export class RocksRaftStore implements RaftStore {
     assert(new Set(plans.map((p) => p.group)).size === plans.length, "a write round names a group twice");
     const crcs = plans.map((p) => (p.snapshot === undefined ? 0 : checksum(p.snapshot.data)));
     const ops = plans.flatMap((p, k) => planOps(p, crcs[k]!));
-    if (ops.length === 0) {
+    const planned = ops.length > 0;
+    if (!planned) {
       if (!sync || !this.unsynced) return;
       ops.push({ type: "put", key: nodeMetaKey("sync-mark"), value: Buffer.alloc(0) }); // forces the fsync of earlier writes
     }
     const replacing = plans.filter((p) => p.truncatedFrom !== undefined).map((p) => this.viewOf(p.group));
     replacing.forEach((v) => v.beginChange());
     try {
+      // The host has sent the leader's appends already (multiraft processBatch): "after append, before fsync".
+      if (planned) this.failpoints.hit("raft-store/before-write");
       await this.guarded(() => this.engine.write(ops, sync));
+      // Durable, and nothing acknowledged yet: "after fsync, before reply".
+      if (planned) this.failpoints.hit("raft-store/after-write");
       this.unsynced = !sync;
       plans.forEach((p, k) => this.applied(p, crcs[k]!));
     } finally {
       replacing.forEach((v) => v.endChange());
     }
+    // A snapshot installed over stored entries: stored, its entries not yet cleared.
+    if (plans.some((p) => p.snapshot !== undefined && p.staleThrough !== undefined)) this.failpoints.hit("raft-store/snapshot-write");
     for (const p of plans) if (p.staleThrough !== undefined) await this.guarded(() => this.engine.clear(entryRange(p.group, 0, p.staleThrough! + 1)));
   }
 
@@ -182,6 +209,7 @@ export class RocksRaftStore implements RaftStore {
     await this.guarded(() => this.engine.write(compactionOps(plan, crc), true));
     this.unsynced = false;
     view.applyCompaction(plan, crc);
+    this.failpoints.hit("raft-store/snapshot-write"); // the snapshot is stored, the entries it replaces not yet cleared
     await this.guarded(() => this.engine.clear(entryRange(group, 0, snapshot.metadata.index + 1)));
   }
 

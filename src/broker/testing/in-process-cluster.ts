@@ -7,6 +7,7 @@
  */
 import type { Clock, TimerHandle } from "../../lib/clock.js";
 import { BrokerError } from "../../lib/errors.js";
+import { NO_FAILPOINTS, type Failpoints } from "../../lib/failpoints.js";
 import type { GroupId, NodeId } from "../../lib/ids.js";
 import { silentLogger } from "../../lib/logger.js";
 import { SeededRandom } from "../../lib/random.js";
@@ -80,6 +81,8 @@ export interface ClusterOptions {
   readonly brokerStore?: (store: MemoryRaftStore, id: NodeId) => RaftStore;
   /** Host consumer groups (the coordinator and the `__consumer_offsets` topic). Default false. */
   readonly groups?: boolean;
+  /** Fault-testing hooks given to every node's broker and partitions (lib/failpoints.ts). Default none. */
+  readonly failpoints?: Failpoints;
 }
 
 const REQUEST_TIMEOUT_MS = 3_000;
@@ -131,11 +134,12 @@ export class InProcessCluster {
     const addressOf = (n: NodeId): string | undefined => metadata.nodes.get(n)?.address;
     await bootstrapIfNew(store, CONTROLLER_GROUP, { voters: ids }, initialMetadata(ids.map((n) => ({ id: n, address: addressOfNode(n) }))));
     const groups = this.options.groups === true;
-    const partitions = new BrokerPartitions(id, multiraft, store, silentLogger, groups ? (_t, p) => new GroupCoordinatorState(p.group) : undefined);
+    const failpoints = this.options.failpoints ?? NO_FAILPOINTS;
+    const partitions = new BrokerPartitions(id, multiraft, store, silentLogger, groups ? (_t, p) => new GroupCoordinatorState(p.group) : undefined, failpoints);
     const backend = new ControllerBackend(id, metadata, partitions, silentLogger);
     multiraft.addGroup(CONTROLLER_GROUP, metadata);
     const frontend = new ControllerFrontend(multiraft, metadata, addressOf, REQUEST_TIMEOUT_MS);
-    const broker = new Broker(metadata, partitions, multiraft, this.options.brokerStore?.(store, id) ?? store, this.clock, addressOf);
+    const broker = new Broker(metadata, partitions, multiraft, this.options.brokerStore?.(store, id) ?? store, this.clock, addressOf, failpoints);
     multiraft.start();
     if (!groups) return { id, address: addressOfNode(id), store, multiraft, metadata, partitions, backend, frontend, broker, coordinator: undefined, stopGroups: () => {} };
     const coordinator = new GroupCoordinator({
