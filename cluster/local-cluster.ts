@@ -7,6 +7,10 @@
  * basePort..basePort+n-1, or free ports chosen by the OS. Every stdout/stderr line of a node is
  * appended to DIR/node-N.log, kept in a bounded in-memory tail, and handed to `onLog`.
  *
+ * With `linkProxies`, node-to-node (Raft transport) traffic goes through a {@link LinkMesh}: one
+ * fault-injecting TCP proxy per directed pair of nodes, given to each node as `--peer-routes`, so
+ * tests can partition the nodes (`cluster.links.isolate(1)`) while clients still reach every node.
+ *
  * Processes are addressed by PID only. stop() sends SIGCONT (a SIGSTOPped node could not handle
  * SIGTERM), then SIGTERM, then SIGKILL to whatever is still running after `stopTimeoutMs`. If the
  * parent exits without stop(), an exit hook SIGKILLs the nodes so no process is left behind.
@@ -18,6 +22,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { connect, type ClusterMetadata, type RaftmqClient } from "../src/client/index.js";
+import { LinkMesh } from "./link-mesh.js";
 
 export interface LocalClusterOptions {
   /** Folder holding node-N/ data folders and node-N.log files; created if missing. */
@@ -44,6 +49,11 @@ export interface LocalClusterOptions {
   readonly stopTimeoutMs?: number;
   /** Output lines kept per node for logTail(). Default 200. */
   readonly logTailLines?: number;
+  /**
+   * Routes node-to-node traffic through a {@link LinkMesh} of fault-injecting proxies (see
+   * `links`); the proxies live in this process and close after the nodes in stop(). Default false.
+   */
+  readonly linkProxies?: boolean;
 }
 
 /** One node of the cluster. */
@@ -90,7 +100,11 @@ export class LocalCluster {
   private stopping: Promise<void> | undefined;
   private readonly exitHook = (): void => this.killAllNow();
 
-  private constructor(private readonly options: LocalClusterOptions, addresses: readonly string[]) {
+  private constructor(
+    private readonly options: LocalClusterOptions,
+    addresses: readonly string[],
+    private readonly mesh: LinkMesh | undefined,
+  ) {
     const dataDir = resolve(options.dataDir);
     this.states = addresses.map((address, i) => ({
       id: i + 1,
@@ -114,7 +128,9 @@ export class LocalCluster {
     mkdirSync(resolve(options.dataDir), { recursive: true });
     const host = options.host ?? "127.0.0.1";
     const ports = options.basePort !== undefined ? Array.from({ length: n }, (_, i) => options.basePort! + i) : await freePorts(host, n);
-    const cluster = new LocalCluster(options, ports.map((p) => `${host.includes(":") ? `[${host}]` : host}:${p}`));
+    const addresses = ports.map((p) => `${host.includes(":") ? `[${host}]` : host}:${p}`);
+    const mesh = options.linkProxies === true ? await LinkMesh.start(new Map(addresses.map((a, i) => [i + 1, a])), { host }) : undefined;
+    const cluster = new LocalCluster(options, addresses, mesh);
     process.on("exit", cluster.exitHook);
     try {
       for (const s of cluster.states) cluster.spawnNode(s);
@@ -123,6 +139,11 @@ export class LocalCluster {
       throw error;
     }
     return cluster;
+  }
+
+  /** The proxies of the node-to-node links, when started with `linkProxies`. */
+  get links(): LinkMesh | undefined {
+    return this.mesh;
   }
 
   /** The nodes, in id order. */
@@ -151,11 +172,14 @@ export class LocalCluster {
     if (s.running && s.process?.pid !== undefined) process.kill(s.process.pid, signal);
   }
 
-  /** Starts node `id` again after it exited (same address, data and arguments). */
-  startNode(id: number): void {
+  /**
+   * Starts node `id` again after it exited (same address, data and arguments); `env` is added to
+   * the environment of this start only (e.g. RAFTMQ_FAILPOINTS for one crash).
+   */
+  startNode(id: number, options: { env?: Readonly<Record<string, string>> } = {}): void {
     const s = this.state(id);
     if (s.running) throw new Error(`node ${id} is still running (pid ${s.process?.pid})`);
-    this.spawnNode(s);
+    this.spawnNode(s, options.env);
   }
 
   /** Stops node `id` gracefully (SIGTERM, then SIGKILL after stopTimeoutMs). */
@@ -202,10 +226,14 @@ export class LocalCluster {
     }
   }
 
-  /** Stops every node by PID (SIGCONT, SIGTERM, then SIGKILL after stopTimeoutMs). Idempotent. */
+  /**
+   * Stops every node by PID (SIGCONT, SIGTERM, then SIGKILL after stopTimeoutMs), then closes the
+   * link proxies, if any. Idempotent.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await Promise.all(this.states.map((s) => this.terminate(s)));
+      await this.mesh?.close();
       await this.client?.close();
       await Promise.all(this.states.map((s) => new Promise<void>((r) => s.log.end(r))));
       process.removeListener("exit", this.exitHook);
@@ -213,19 +241,20 @@ export class LocalCluster {
     return this.stopping;
   }
 
-  private spawnNode(s: NodeState): void {
+  private spawnNode(s: NodeState, env: Readonly<Record<string, string>> = {}): void {
     const peers = this.states.map((p) => `${p.id}=${p.address}`).join(",");
     mkdirSync(s.dataDir, { recursive: true });
     const args = [
       ...(this.options.execArgv ?? ["--enable-source-maps"]),
       this.options.mainScript ?? MAIN_SCRIPT_DEFAULT,
       "node", "--id", String(s.id), "--listen", s.address, "--peers", peers, "--data", s.dataDir,
+      ...(this.mesh !== undefined ? ["--peer-routes", [...this.mesh.routesFor(s.id)].map(([id, a]) => `${id}=${a}`).join(",")] : []),
       "--log-level", this.options.logLevel ?? "info",
       ...(this.options.nodeArgs ?? []),
     ];
     const child = spawn(process.execPath, args, {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...this.options.env },
+      env: { ...process.env, ...this.options.env, ...env },
       detached: true,
     });
     s.process = child;

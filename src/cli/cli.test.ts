@@ -246,6 +246,19 @@ test("node options: peers parsed, this node added from --listen, mistakes named"
   assert.throws(() => nodeOptions({ id: "1", listen: "a:1", data: "d", "log-level": "loud" }), /--log-level/);
 });
 
+test("node options: --peer-routes parsed like --peers, for known peers other than this node", () => {
+  const base = { id: "1", listen: "127.0.0.1:7001", peers: "2=127.0.0.1:7002,3=127.0.0.1:7003", data: "/tmp/x" };
+  const o = nodeOptions({ ...base, "peer-routes": "2=127.0.0.1:9012, 3=localhost:9013" });
+  assert.deepEqual([...o.peerRoutes!], [[2, "127.0.0.1:9012"], [3, "localhost:9013"]]);
+  assert.deepEqual([...o.peers], [[2, "127.0.0.1:7002"], [3, "127.0.0.1:7003"], [1, "127.0.0.1:7001"]], "--peers unchanged");
+  assert.equal(nodeOptions(base).peerRoutes, undefined, "no routes by default");
+  assert.throws(() => nodeOptions({ ...base, "peer-routes": "2=a:1,2=b:2" }), /--peer-routes names node 2 twice/);
+  assert.throws(() => nodeOptions({ ...base, "peer-routes": "x=a:1" }), /--peer-routes: "x=a:1" is not ID=HOST:PORT/);
+  assert.throws(() => nodeOptions({ ...base, "peer-routes": "2=a" }), /--peer-routes entry 2: "a" is not HOST:PORT/);
+  assert.throws(() => nodeOptions({ ...base, "peer-routes": "1=a:1" }), /--peer-routes must not name this node \(1\)/);
+  assert.throws(() => nodeOptions({ ...base, "peer-routes": "4=a:1" }), /--peer-routes names node 4, which is not in --peers \(1,2,3\)/);
+});
+
 /** Runs the real executable; resolves with its exit code and output. */
 function runMain(args: string[], env: Record<string, string> = {}, onSpawn?: (pid: number) => void): Promise<Run> {
   return new Promise((resolve, reject) => {

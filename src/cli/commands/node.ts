@@ -26,12 +26,14 @@ export const nodeCommand: CommandSpec = {
   summary: "Run one broker node in the foreground.",
   description:
     "Serves clients and peers on --listen. --peers lists every node of the cluster as ID=HOST:PORT\n" +
-    "(this one included; added from --listen if missing). SIGTERM or Ctrl-C hands leaderships off,\n" +
-    "flushes and exits 0. Logs are JSON lines on stdout.",
+    "(this one included; added from --listen if missing). --peer-routes sends the peer protocol to\n" +
+    "other addresses (e.g. a fault-injecting proxy); clients and metadata keep the --peers addresses.\n" +
+    "SIGTERM or Ctrl-C hands leaderships off, flushes and exits 0. Logs are JSON lines on stdout.",
   options: {
     id: { type: "string", value: "N", description: "this node's id, a positive integer (required)" },
     listen: { type: "string", value: "HOST:PORT", description: "address to serve on (required)" },
     peers: { type: "string", value: "ID=HOST:PORT,...", description: "every node of the cluster (default: this one alone)" },
+    "peer-routes": { type: "string", value: "ID=HOST:PORT,...", description: "where to reach peers for the peer protocol when not at their --peers address (a proxy)" },
     data: { type: "string", value: "DIR", description: "data directory (required)" },
     "log-level": { type: "string", value: "LEVEL", description: "trace, debug, info, warn or error (default info)" },
     "cluster-id": { type: "string", value: "ID", description: "cluster id guarding the data directory (default raftmq)" },
@@ -67,6 +69,8 @@ export function nodeOptions(values: OptionValues): NodeOptions {
   const peers = parsePeers(stringOption(values, "peers") ?? "");
   if (!peers.has(id)) peers.set(id, listen);
   const options: { -readonly [K in keyof NodeOptions]: NodeOptions[K] } = { id, listen, peers, dataDir: requiredOption(values, "data", nodeCommand) };
+  const routesText = stringOption(values, "peer-routes");
+  if (routesText !== undefined) options.peerRoutes = peerRoutes(routesText, id, peers);
   const logLevel = stringOption(values, "log-level");
   if (logLevel !== undefined) {
     if (!["trace", "debug", "info", "warn", "error", "fatal", "silent"].includes(logLevel)) throw new UsageError(`--log-level must be trace, debug, info, warn or error, got "${logLevel}"`);
@@ -85,15 +89,28 @@ export function nodeOptions(values: OptionValues): NodeOptions {
   return options;
 }
 
-/** Parses "1=host:port,2=host:port"; UsageError for a malformed or repeated entry. */
-export function parsePeers(text: string): Map<number, string> {
+/**
+ * Parses "1=host:port,2=host:port" (the value of `option`, named in errors); UsageError for a
+ * malformed or repeated entry.
+ */
+export function parsePeers(text: string, option = "--peers"): Map<number, string> {
   const peers = new Map<number, string>();
   for (const entry of text.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
     const m = /^(\d+)=(.+)$/.exec(entry);
     const id = Number(m?.[1]);
-    if (m === null || !Number.isSafeInteger(id) || id < 1) throw new UsageError(`--peers: "${entry}" is not ID=HOST:PORT with a positive id`);
-    if (peers.has(id)) throw new UsageError(`--peers names node ${id} twice`);
-    peers.set(id, hostPort(m[2]!, `--peers entry ${id}`));
+    if (m === null || !Number.isSafeInteger(id) || id < 1) throw new UsageError(`${option}: "${entry}" is not ID=HOST:PORT with a positive id`);
+    if (peers.has(id)) throw new UsageError(`${option} names node ${id} twice`);
+    peers.set(id, hostPort(m[2]!, `${option} entry ${id}`));
   }
   return peers;
+}
+
+/** Parses --peer-routes: entries for known peers other than this node only. */
+function peerRoutes(text: string, id: number, peers: ReadonlyMap<number, string>): Map<number, string> {
+  const routes = parsePeers(text, "--peer-routes");
+  for (const peer of routes.keys()) {
+    if (peer === id) throw new UsageError(`--peer-routes must not name this node (${id}): a route leads to a peer`);
+    if (!peers.has(peer)) throw new UsageError(`--peer-routes names node ${peer}, which is not in --peers (${[...peers.keys()].sort((a, b) => a - b).join(",")})`);
+  }
+  return routes;
 }

@@ -1,0 +1,149 @@
+/**
+ * The real-process chaos command line:
+ *
+ *   npm run chaos -- --runs N --duration S [--seed X] [--rate R] [--nodes K] [--partitions P]
+ *                    [--kinds kill,pause,...] [--power-loss] [--control NAME] [--expect-violations]
+ *                    [--dir DIR] [--keep]
+ *
+ * Each run starts its own 3-node cluster (free loopback ports, data under --dir), runs a fault
+ * schedule drawn from its seed (seed X + run index) for S seconds under R records/s, heals,
+ * drains and checks the history. Prints one line per run and the totals, and exits 1 on any
+ * violation (with --expect-violations: on any run WITHOUT one, for negative controls), printing
+ * the seed and command that replay a failed run. A failed run's data, logs and history are kept.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { formatCheckResult } from "./checker.js";
+import { FAULT_KINDS, generateSchedule, type FaultKind } from "./faults.js";
+import { CONTROLS, runChaos, type Control, type RunReport } from "./run.js";
+
+/** Faults that reveal each planted bug (a control draws only from these). */
+const CONTROL_KINDS: Readonly<Record<Control, readonly FaultKind[]>> = {
+  "lose-unsynced": ["kill-all", "kill-majority"],
+  "ack-before-quorum": ["kill", "pause", "partition"],
+  "dedup-off": ["link-drop", "pause", "partition", "kill"],
+};
+
+const SETTLE_MS = 5_000;
+
+function intOption(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new RangeError(`--${name} must be an integer from ${min} to ${max}, got ${value}`);
+  return n;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: "string" },
+      duration: { type: "string" },
+      seed: { type: "string" },
+      rate: { type: "string" },
+      nodes: { type: "string" },
+      partitions: { type: "string" },
+      kinds: { type: "string" },
+      control: { type: "string" },
+      "power-loss": { type: "boolean", default: false },
+      "expect-violations": { type: "boolean", default: false },
+      dir: { type: "string" },
+      keep: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log("usage: npm run chaos -- --runs N --duration SECONDS [--seed X] [--rate RECORDS_PER_S] [--nodes K] [--partitions P]\n" +
+      `       [--kinds ${FAULT_KINDS.join(",")}] [--power-loss] [--control ${Object.keys(CONTROLS).join("|")}] [--expect-violations] [--dir DIR] [--keep]`);
+    return 0;
+  }
+  const seed = intOption("seed", values.seed, Date.now() % 2 ** 31, 0, 2 ** 31 - 1);
+  console.log(`seed: ${seed}`);
+  const runs = intOption("runs", values.runs, 1, 1, 100_000);
+  const durationMs = intOption("duration", values.duration, 60, 5, 86_400) * 1000;
+  const rate = intOption("rate", values.rate, 1_000, 1, 1_000_000);
+  const nodes = intOption("nodes", values.nodes, 3, 3, 7);
+  const partitions = intOption("partitions", values.partitions, 6, 1, 1_000);
+  const control = values.control as Control | undefined;
+  if (control !== undefined && !(control in CONTROLS)) throw new RangeError(`--control must be one of ${Object.keys(CONTROLS).join(", ")}, got ${control}`);
+  const kinds = parseKinds(values.kinds) ?? (control !== undefined ? CONTROL_KINDS[control] : FAULT_KINDS);
+  const expectViolations = values["expect-violations"];
+  const root = resolve(values.dir ?? mkdtempSync(join(tmpdir(), "raftmq-chaos-")));
+  console.log(`runs: ${runs} × ${durationMs / 1000} s at ${rate} records/s, ${nodes} nodes, ${partitions} partitions; faults: ${kinds.join(",")}` +
+    `${values["power-loss"] ? "; power-loss emulation" : ""}${control !== undefined ? `; NEGATIVE CONTROL ${control}` : ""}; data under ${root}`);
+
+  const reports: RunReport[] = [];
+  const unexpected: RunReport[] = [];
+  for (let i = 0; i < runs; i++) {
+    const runSeed = (seed + i) % 2 ** 31;
+    const schedule = generateSchedule({ seed: runSeed, budgetMs: durationMs - SETTLE_MS, kinds });
+    const dir = join(root, `run-${runSeed}`);
+    const t0 = Date.now();
+    let report: RunReport;
+    try {
+      report = await runChaos({ seed: runSeed, schedule, durationMs, dir, nodes, partitions, rate, control, powerLoss: values["power-loss"], log: (l) => console.log(`  [${runSeed} +${((Date.now() - t0) / 1000).toFixed(1)}s] ${l}`) });
+    } catch (e) {
+      console.log(`run ${i + 1}/${runs} seed ${runSeed}: ERROR ${(e as Error).stack ?? String(e)}`);
+      console.log(`  data kept in ${dir}; replay: npm run chaos -- --runs 1 --duration ${durationMs / 1000} --seed ${runSeed}${replayFlags(values, control)}`);
+      return 1;
+    }
+    reports.push(report);
+    const c = report.check;
+    console.log(`run ${i + 1}/${runs} seed ${runSeed}: ${report.valid ? "ok" : "VIOLATIONS"} in ${(report.wallMs / 1000).toFixed(0)} s; ` +
+      `faults ${schedule.length} (${Object.entries(report.faults).map(([k, v]) => `${k} ${v}`).join(", ")}); ` +
+      `acknowledged ${c.acknowledged}, lost ${c.lost}, duplicated ${c.duplicated}, reordered ${c.reordered}, unseen ${c.unseen}, ` +
+      `max unavailability ${(c.maxUnavailabilityMs / 1000).toFixed(1)} s; failpoints fired ${report.failpointsFired}/${report.failpointsArmed}; corruption undetected ${report.corruptionUndetected}`);
+    if (!report.valid) console.log(indent(formatCheckResult(c)));
+    if (report.valid === expectViolations) {
+      unexpected.push(report);
+      console.log(`  data kept in ${dir}; replay: npm run chaos -- --runs 1 --duration ${durationMs / 1000} --seed ${runSeed}${replayFlags(values, control)}`);
+    } else if (!values.keep) {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  printTotals(reports);
+  if (unexpected.length > 0) {
+    console.log(expectViolations
+      ? `FAILED: ${unexpected.length} of ${runs} runs found no violation although a fault was planted (seeds ${unexpected.map((r) => r.seed).join(", ")})`
+      : `FAILED: violations in ${unexpected.length} of ${runs} runs (seeds ${unexpected.map((r) => r.seed).join(", ")})`);
+    return 1;
+  }
+  console.log(expectViolations ? `every run reported violations, as the planted fault requires` : `no violation in ${runs} runs`);
+  return 0;
+}
+
+function printTotals(reports: readonly RunReport[]): void {
+  const sum = (f: (r: RunReport) => number): number => reports.reduce((a, r) => a + f(r), 0);
+  const faults = new Map<string, number>();
+  for (const r of reports) for (const [k, v] of Object.entries(r.faults)) faults.set(k, (faults.get(k) ?? 0) + v);
+  console.log(`total: ${reports.length} schedules, ${sum((r) => Object.values(r.faults).reduce((a, v) => a + v, 0))} faults ` +
+    `(${[...faults].map(([k, v]) => `${k} ${v}`).join(", ")}); acknowledged ${sum((r) => r.check.acknowledged)}, lost ${sum((r) => r.check.lost)}, ` +
+    `duplicated ${sum((r) => r.check.duplicated)}, reordered ${sum((r) => r.check.reordered)}, unseen ${sum((r) => r.check.unseen)}, ` +
+    `max unavailability ${(Math.max(0, ...reports.map((r) => r.check.maxUnavailabilityMs)) / 1000).toFixed(1)} s, ` +
+    `failpoints fired ${sum((r) => r.failpointsFired)}/${sum((r) => r.failpointsArmed)}, corruption undetected ${sum((r) => r.corruptionUndetected)}`);
+}
+
+function parseKinds(text: string | undefined): FaultKind[] | undefined {
+  if (text === undefined) return undefined;
+  const kinds = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  for (const k of kinds) if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new RangeError(`--kinds: unknown fault kind "${k}"; kinds are ${FAULT_KINDS.join(", ")}`);
+  return kinds as FaultKind[];
+}
+
+function replayFlags(values: Record<string, unknown>, control: Control | undefined): string {
+  const flags: string[] = [];
+  for (const name of ["rate", "nodes", "partitions", "kinds"]) if (values[name] !== undefined) flags.push(`--${name} ${String(values[name])}`);
+  if (values["power-loss"] === true) flags.push("--power-loss");
+  if (control !== undefined) flags.push(`--control ${control}`);
+  return flags.length === 0 ? "" : " " + flags.join(" ");
+}
+
+function indent(text: string): string {
+  return text.split("\n").map((l) => `    ${l}`).join("\n");
+}
+
+main().then((code) => process.exit(code), (e: unknown) => {
+  console.error(e instanceof Error ? e.message : String(e));
+  process.exit(2);
+});
