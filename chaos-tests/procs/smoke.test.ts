@@ -1,6 +1,7 @@
 /**
  * The chaos smoke test in `npm test`: one short run on a real 3-node cluster whose schedule uses
  * every fault kind once (faults.ts), under a light load, checked by the history checker. The
+ * nodes run with power-loss emulation, so each kill -9 also drops the writes never fsynced. The
  * seed is printed; CHAOS_SEED=<seed> replays another. Longer searches: `npm run chaos`.
  */
 import assert from "node:assert/strict";
@@ -21,7 +22,7 @@ test("chaos smoke: every fault kind once on a 3-node cluster; no acknowledged re
   const dir = mkdtempSync(join(tmpdir(), "raftmq-chaos-smoke-"));
   let keep = true;
   try {
-    const report = await runChaos({ seed: SEED, schedule, durationMs, dir, rate: 300, log: (l) => console.log(`[chaos smoke] ${l}`) });
+    const report = await runChaos({ seed: SEED, schedule, durationMs, dir, rate: 300, powerLoss: true, log: (l) => console.log(`[chaos smoke] ${l}`) });
     console.log(formatCheckResult(report.check));
     for (const kind of FAULT_KINDS) assert.ok((report.faults[kind] ?? 0) >= 1, `fault kind ${kind} was injected`);
     assert.ok(report.check.acknowledged > 1_000, `records were acknowledged under the faults (${report.check.acknowledged})`);

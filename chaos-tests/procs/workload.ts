@@ -243,8 +243,9 @@ export class Workload {
 
   /**
    * Every SAMPLE_LEADERS_MS: asks each node for its view of the topic and records, per partition,
-   * the leader that a majority of the nodes recognise (0 when none does). A paused or dead node
-   * does not answer and so counts against the majority.
+   * the leader that a majority of the nodes recognise and that answers as leader itself (0 when
+   * there is none). A paused or dead node does not answer and so counts against the majority.
+   * Brokers are in node id order (node k answers at brokers()[k-1]).
    */
   private async sampleLeadersLoop(): Promise<void> {
     const brokers = this.w.brokers();
@@ -253,12 +254,12 @@ export class Workload {
       const views = await Promise.all(brokers.map((b) => this.sampler.metadataFrom(b, { timeoutMs: SAMPLE_CALL_TIMEOUT_MS, topics: [this.w.topic] }).catch(() => undefined)));
       const leaders: Record<string, number> = {};
       for (let p = 0; p < this.w.partitions; p++) {
+        const seen = views.map((v) => v?.topics.find((t) => t.name === this.w.topic)?.partitions.find((x) => x.partition === p)?.leader ?? 0);
         const votes = new Map<number, number>();
-        for (const v of views) {
-          const l = v?.topics.find((t) => t.name === this.w.topic)?.partitions.find((x) => x.partition === p)?.leader ?? 0;
-          if (l > 0) votes.set(l, (votes.get(l) ?? 0) + 1);
-        }
-        leaders[String(p)] = [...votes].find(([, n]) => n >= majority)?.[0] ?? 0;
+        for (const l of seen) if (l > 0) votes.set(l, (votes.get(l) ?? 0) + 1);
+        const recognised = [...votes].find(([, n]) => n >= majority)?.[0] ?? 0;
+        // Only a leader that answers as leader itself serves (a paused or dead one does not).
+        leaders[String(p)] = recognised > 0 && seen[recognised - 1] === recognised ? recognised : 0;
       }
       this.leaders = new Map(Object.entries(leaders).map(([p, l]) => [Number(p), l]));
       if (this.sampling) this.w.history.record({ type: "ok", process: "harness", op: "leaders", topic: this.w.topic, leaders });
