@@ -26,7 +26,7 @@ import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { LocalCluster } from "../../cluster/local-cluster.js";
-import { connect, type ClientOptions, type ConsumedRecord, type Consumer, type RaftmqClient } from "../client/index.js";
+import { connect, type ClientOptions, type CommitEvent, type ConsumedRecord, type Consumer, type RaftmqClient } from "../client/index.js";
 import { runCli } from "../cli/cli.js";
 
 const NODE_ARGS = ["--tick-interval-ms", "50", "--election-ticks", "10", "--shutdown-timeout-ms", "3000"];
@@ -134,11 +134,21 @@ describe("consumer groups on a 3-node cluster", { timeout: 120_000 }, () => {
     const bodies = await produce("fanout", 0, 60);
     const a: Handled[] = [];
     const b: Handled[] = [];
-    const ca = member("a", "fanout-a", "fanout", a);
+    const assigned: number[] = [];
+    const commits: CommitEvent[] = [];
+    const ca = member("a", "fanout-a", "fanout", a, { events: { assigned: (tps) => assigned.push(...tps.map((tp) => tp.partition)), commit: (e) => commits.push(e) } });
     const cb = member("b", "fanout-b", "fanout", b);
     bodies.push(...(await produce("fanout", 60, 30)));
     await waitFor("both groups received every record", async () => (distinct(a).size === bodies.length && distinct(b).size === bodies.length) || undefined);
     await Promise.all([ca.close(), cb.close()]);
+    // The consumer's events: its assignment, and every commit sent and then answered.
+    assert.deepEqual([...assigned].sort(), [0, 1, 2], "the lone member of fanout-a was assigned every partition");
+    const sent = commits.filter((e) => e.phase === "sent");
+    assert.ok(sent.length > 0, "commits were reported");
+    for (const e of sent) assert.ok(commits.some((x) => x.id === e.id && x.phase !== "sent"), `commit ${e.id} was answered or failed`);
+    const committedEnds = new Map<number, number>();
+    for (const e of commits) if (e.phase === "committed") for (const o of e.offsets) committedEnds.set(o.partition, Math.max(committedEnds.get(o.partition) ?? 0, o.offset));
+    assert.equal([...committedEnds.values()].reduce((x, y) => x + y, 0), bodies.length, "the committed offsets reached the end of every partition");
     assert.deepEqual([...distinct(a)].sort(), [...bodies].sort());
     assert.deepEqual([...distinct(b)].sort(), [...bodies].sort());
     assert.equal(a.length, bodies.length, "no record twice in group a");
