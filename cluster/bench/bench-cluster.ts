@@ -21,9 +21,27 @@ export interface BenchClusterOptions {
 }
 
 const HEALTHY_TIMEOUT_MS = 30_000;
-const LEADERS_TIMEOUT_MS = 30_000;
+/** How long createTopic() waits for every partition to have a leader: a base, plus a share per partition. */
+const LEADERS_TIMEOUT_BASE_MS = 30_000;
+const LEADERS_TIMEOUT_PER_PARTITION_MS = 60;
 const LEADERS_POLL_MS = 100;
+/** How often createTopic() reports how many partitions have a leader. */
+const LEADERS_PROGRESS_MS = 2_000;
 const STOP_TIMEOUT_MS = 15_000;
+
+/** Progress of createTopic()'s wait for partition leaders. */
+export interface LeadersWait {
+  /** Partitions that have a leader. */
+  readonly led: number;
+  readonly partitions: number;
+  readonly waitedMs: number;
+  readonly timeoutMs: number;
+}
+
+/** createTopic()'s bound on the wait for every partition to have a leader: 30 s + 60 ms per partition. */
+export function leadersTimeoutMs(partitions: number): number {
+  return LEADERS_TIMEOUT_BASE_MS + LEADERS_TIMEOUT_PER_PARTITION_MS * partitions;
+}
 
 export class BenchCluster {
   readonly dataDir: string;
@@ -75,19 +93,32 @@ export class BenchCluster {
     return this.live().nodes.map((n) => ({ id: n.id, pid: n.pid ?? -1 }));
   }
 
-  /** Creates `name` and waits until every partition has a leader; returns the topic as then described. */
-  async createTopic(name: string, partitions: number, replication: number): Promise<TopicInfo> {
+  /**
+   * Creates `name` and waits until every partition has a leader, at most leadersTimeoutMs(partitions)
+   * (1000 partitions x 3 replicas are 3000 Raft groups to start and elect); returns the topic as
+   * then described. `onWait` hears, every 2 s of waiting, how many partitions have a leader.
+   */
+  async createTopic(name: string, partitions: number, replication: number, onWait?: (wait: LeadersWait) => void): Promise<TopicInfo> {
     const admin = this.admin ?? assertNever("start() first");
     await admin.createTopic(name, { partitions, replicationFactor: replication });
-    const deadline = Date.now() + LEADERS_TIMEOUT_MS;
+    const timeoutMs = leadersTimeoutMs(partitions);
+    const startMs = Date.now();
+    let reportedMs = startMs;
+    let led = 0;
     for (;;) {
       // The answering node may not have applied the new topic yet: UNKNOWN_TOPIC means "ask again".
       const topic = await admin.describeTopic(name).catch((e: unknown) => {
         if (e instanceof BrokerError && e.code === "UNKNOWN_TOPIC") return undefined;
         throw e;
       });
-      if (topic !== undefined && topic.partitions.length === partitions && topic.partitions.every((p) => p.leader > 0)) return topic;
-      if (Date.now() > deadline) throw new Error(`topic ${name}: not every partition had a leader within ${LEADERS_TIMEOUT_MS} ms`);
+      led = topic?.partitions.filter((p) => p.leader > 0).length ?? 0;
+      if (topic !== undefined && topic.partitions.length === partitions && led === partitions) return topic;
+      const now = Date.now();
+      if (now - startMs > timeoutMs) throw new Error(`topic ${name}: only ${led} of ${partitions} partitions had a leader within ${timeoutMs} ms`);
+      if (now - reportedMs >= LEADERS_PROGRESS_MS) {
+        reportedMs = now;
+        onWait?.({ led, partitions, waitedMs: now - startMs, timeoutMs });
+      }
       await new Promise((r) => setTimeout(r, LEADERS_POLL_MS));
     }
   }

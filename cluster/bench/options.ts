@@ -1,5 +1,6 @@
 /**
- * The benchmark's command line: `npm run bench -- [--scenario throughput|latency] [options]`,
+ * The benchmark's command line: `npm run bench -- [--scenario throughput|latency] [options]`, or
+ * `npm run bench -- --sweep record-bytes|partitions|producers|all [--values A,B,C] [options]`,
  * parsed with node:util parseArgs into a validated BenchOptions. Every bound is checked here, with
  * an error naming the option, before any process starts.
  */
@@ -7,6 +8,42 @@ import { parseArgs } from "node:util";
 
 export const SCENARIOS = ["throughput", "latency", "consume", "e2e"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** The dimensions a sweep can vary, named as their options (without the dashes). */
+export const SWEEP_DIMENSIONS = ["record-bytes", "partitions", "producers"] as const;
+export type SweepDimension = (typeof SWEEP_DIMENSIONS)[number];
+
+/** The points of each dimension when --values is not given. */
+export const SWEEP_DEFAULT_VALUES: Readonly<Record<SweepDimension, readonly number[]>> = {
+  "record-bytes": [100, 1024, 4096, 16384, 65536],
+  partitions: [1, 10, 100, 1000],
+  producers: [1, 2, 4, 8],
+};
+
+/** Bounds of each dimension, the same whether given as a fixed option or as sweep points. */
+const DIMENSION_BOUNDS: Readonly<Record<SweepDimension, { readonly min: number; readonly max: number }>> = {
+  "record-bytes": { min: 1, max: 1024 * 1024 - 1024 },
+  partitions: { min: 1, max: 10_000 },
+  producers: { min: 1, max: 256 },
+};
+
+/** Points of one sweep dimension, at most this many (each point is a fresh cluster and a run). */
+export const SWEEP_VALUES_MAX = 20;
+
+/** One dimension of a sweep and its points, in increasing order. */
+export interface SweepAxis {
+  readonly dimension: SweepDimension;
+  readonly values: readonly number[];
+}
+
+export interface SweepOptions {
+  /** The dimensions, run one after another; the other dimensions keep their options' values. */
+  readonly axes: readonly SweepAxis[];
+  /** Also run the latency scenario (one record in flight) at each point. */
+  readonly latency: boolean;
+  /** Where the SVG chart goes; default the JSON path with .svg. */
+  readonly chart: string | undefined;
+}
 
 export interface BenchOptions {
   readonly scenario: ScenarioName;
@@ -20,8 +57,13 @@ export interface BenchOptions {
   readonly nodes: number;
   /** Concurrent producers, each with its own client (throughput scenario). */
   readonly producers: number;
-  /** Records sent and not yet acknowledged, per producer (throughput scenario). */
+  /** Records sent and not yet acknowledged, per producer (throughput scenario), as asked. */
   readonly inFlight: number;
+  /**
+   * Bound on the record bodies in flight per producer, in bytes: a run uses
+   * min(inFlight, inFlightBytesMax / recordBytes) records in flight (at least 1); see inFlightOf().
+   */
+  readonly inFlightBytesMax: number;
   /** The producer's linger (throughput scenario); 0 sends whenever a partition is idle. */
   readonly lingerMs: number;
   /** The producer's batch bound in records (throughput scenario). */
@@ -44,6 +86,17 @@ export interface BenchOptions {
   readonly logLevel: string;
   /** Keep the cluster's data folder (and node logs) instead of removing it. */
   readonly keepData: boolean;
+  /** A sweep instead of one run (--sweep); undefined for one run. */
+  readonly sweep: SweepOptions | undefined;
+}
+
+/**
+ * Records in flight per producer that a run uses: --in-flight, scaled down so that the record
+ * bodies in flight stay within --in-flight-bytes (1000 x 64 KiB would be 64 MiB per producer);
+ * at least one.
+ */
+export function inFlightOf(o: Pick<BenchOptions, "inFlight" | "inFlightBytesMax" | "recordBytes">): number {
+  return Math.max(1, Math.min(o.inFlight, Math.floor(o.inFlightBytesMax / o.recordBytes)));
 }
 
 export class BenchUsageError extends Error {
@@ -67,6 +120,8 @@ reports throughput, produce-acknowledgement latency, and CPU and RSS per node.
   --nodes N             nodes of the local cluster (default 3)
   --producers N         concurrent producers, each its own client (default 4; throughput)
   --in-flight N         records sent and not yet acknowledged, per producer (default 1000; throughput)
+  --in-flight-bytes N   scale --in-flight down so that at most N body bytes are in flight per
+                        producer (default 16777216 = 16 MiB; 1000 x 64 KiB records would be 64 MiB)
   --linger-ms N         producer linger; 0 sends whenever a partition is idle (default 0; throughput)
   --batch-records N     producer batch bound in records (default 1000; throughput, consume pre-load)
   --records N           records pre-loaded and consumed (default 200000; consume)
@@ -80,16 +135,28 @@ reports throughput, produce-acknowledgement latency, and CPU and RSS per node.
   --log-level LEVEL     the nodes' log level (default warn)
   --keep-data           keep the cluster's data folder and node logs
   -h, --help            this text
+
+Sweep: how throughput and latency grow with the load (a fresh cluster for every run):
+  --sweep DIM           record-bytes, partitions, producers, or all (the three one after another);
+                        each point runs the throughput scenario with DIM set to the point's value
+                        and every other option as given (or its default)
+  --values A,B,...      the points of DIM (default record-bytes 100,1024,4096,16384,65536;
+                        partitions 1,10,100,1000; producers 1,2,4,8); not with --sweep all
+  --sweep-latency       also run the latency scenario (one record in flight) at each point of
+                        record-bytes and partitions (it has one producer, so not of producers)
+  --chart FILE          the SVG chart (default: the JSON path with .svg)
+  With --sweep, --out is the JSON of every point and --json prints it on stdout.
 `;
 
 /** Parses `argv` (without node and script); throws BenchUsageError naming the bad option. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
-  const { values, positionals } = parseArgs({
+  const { values, positionals, tokens } = parseArgs({
     args: [...argv],
     strict: true,
     allowPositionals: true,
+    tokens: true,
     options: {
-      scenario: { type: "string", default: "throughput" },
+      scenario: { type: "string" },
       duration: { type: "string", default: "10" },
       warmup: { type: "string", default: "2" },
       "record-bytes": { type: "string", default: "1024" },
@@ -98,6 +165,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
       nodes: { type: "string", default: "3" },
       producers: { type: "string", default: "4" },
       "in-flight": { type: "string", default: "1000" },
+      "in-flight-bytes": { type: "string", default: String(16 * 1024 * 1024) },
       "linger-ms": { type: "string", default: "0" },
       "batch-records": { type: "string", default: "1000" },
       records: { type: "string", default: "200000" },
@@ -110,12 +178,16 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
       "cpu-prof": { type: "string" },
       "log-level": { type: "string", default: "warn" },
       "keep-data": { type: "boolean", default: false },
+      sweep: { type: "string" },
+      values: { type: "string" },
+      "sweep-latency": { type: "boolean", default: false },
+      chart: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) return "help";
   if (positionals.length > 0) throw new BenchUsageError(`unexpected argument "${positionals[0]}" (options start with --)`);
-  const scenario = values.scenario;
+  const scenario = values.scenario ?? "throughput";
   if (!(SCENARIOS as readonly string[]).includes(scenario)) {
     throw new BenchUsageError(`--scenario must be one of ${SCENARIOS.join(", ")}, got "${scenario}"`);
   }
@@ -124,12 +196,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
     scenario: scenario as ScenarioName,
     durationS: num(values.duration, "--duration", 1, 3600),
     warmupS: num(values.warmup, "--warmup", 0, 600),
-    recordBytes: int(values["record-bytes"], "--record-bytes", 1, 1024 * 1024 - 1024),
-    partitions: int(values.partitions, "--partitions", 1, 10_000),
+    recordBytes: dimension(values["record-bytes"], "record-bytes"),
+    partitions: dimension(values.partitions, "partitions"),
     replication: int(values.replication, "--replication", 1, nodes),
     nodes,
-    producers: int(values.producers, "--producers", 1, 256),
+    producers: dimension(values.producers, "producers"),
     inFlight: int(values["in-flight"], "--in-flight", 1, 100_000),
+    inFlightBytesMax: int(values["in-flight-bytes"], "--in-flight-bytes", 1024, 1024 * 1024 * 1024),
     lingerMs: num(values["linger-ms"], "--linger-ms", 0, 10_000),
     batchRecordsMax: int(values["batch-records"], "--batch-records", 1, 100_000),
     records: int(values.records, "--records", 1, 100_000_000),
@@ -142,11 +215,56 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
     cpuProfDir: values["cpu-prof"],
     logLevel: values["log-level"],
     keepData: values["keep-data"],
+    sweep: undefined,
   };
   if (!["trace", "debug", "info", "warn", "error", "fatal", "silent"].includes(options.logLevel)) {
     throw new BenchUsageError(`--log-level must be trace, debug, info, warn, error, fatal or silent, got "${options.logLevel}"`);
   }
-  return options;
+  const given = new Set(tokens.flatMap((t) => (t.kind === "option" ? [t.name] : [])));
+  const sweep = parseSweep(values, given);
+  return sweep === undefined ? options : { ...options, sweep };
+}
+
+/** The sweep options, checked against the others; undefined without --sweep. */
+function parseSweep(
+  values: { sweep?: string | undefined; values?: string | undefined; "sweep-latency": boolean; chart?: string | undefined },
+  given: ReadonlySet<string>,
+): SweepOptions | undefined {
+  if (values.sweep === undefined) {
+    for (const name of ["values", "sweep-latency", "chart"]) {
+      if (given.has(name)) throw new BenchUsageError(`--${name} needs --sweep`);
+    }
+    return undefined;
+  }
+  if (given.has("scenario")) {
+    throw new BenchUsageError("--scenario does not apply to --sweep (each point runs the throughput scenario, and the latency one with --sweep-latency)");
+  }
+  const name = values.sweep;
+  if (name === "all") {
+    if (values.values !== undefined) throw new BenchUsageError("--values needs a single --sweep dimension (record-bytes, partitions or producers), not all");
+    return { axes: SWEEP_DIMENSIONS.map((d) => ({ dimension: d, values: SWEEP_DEFAULT_VALUES[d] })), latency: values["sweep-latency"], chart: values.chart };
+  }
+  if (!(SWEEP_DIMENSIONS as readonly string[]).includes(name)) {
+    throw new BenchUsageError(`--sweep must be one of ${SWEEP_DIMENSIONS.join(", ")} or all, got "${name}"`);
+  }
+  const d = name as SweepDimension;
+  if (given.has(d)) throw new BenchUsageError(`--${d} is the swept dimension: give its points with --values, not --${d}`);
+  const points = values.values === undefined ? SWEEP_DEFAULT_VALUES[d] : sweepValues(values.values, d);
+  return { axes: [{ dimension: d, values: points }], latency: values["sweep-latency"], chart: values.chart };
+}
+
+/** "100,1024,65536": whole numbers within the dimension's bounds, at most SWEEP_VALUES_MAX; sorted, duplicates dropped. */
+function sweepValues(text: string, d: SweepDimension): number[] {
+  const parts = text.split(",").map((p) => p.trim());
+  if (parts.some((p) => p === "")) throw new BenchUsageError(`--values must be numbers separated by commas, got "${text}"`);
+  if (parts.length > SWEEP_VALUES_MAX) throw new BenchUsageError(`--values takes at most ${SWEEP_VALUES_MAX} points, got ${parts.length}`);
+  const { min, max } = DIMENSION_BOUNDS[d];
+  const points = parts.map((p) => int(p, `--values (of --sweep ${d})`, min, max));
+  return [...new Set(points)].sort((a, b) => a - b);
+}
+
+function dimension(text: string, d: SweepDimension): number {
+  return int(text, `--${d}`, DIMENSION_BOUNDS[d].min, DIMENSION_BOUNDS[d].max);
 }
 
 function num(text: string, name: string, min: number, max: number): number {

@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem, type } from "node:os";
 import { join } from "node:path";
 import type { LatencySummary } from "./latency-histogram.js";
-import type { BenchOptions, ScenarioName } from "./options.js";
+import type { BenchOptions, ScenarioName, SweepDimension } from "./options.js";
 import type { ProduceLoadSettings } from "./produce-load.js";
 import type { ProcUsage } from "./proc-stats.js";
 
@@ -39,6 +39,10 @@ export interface BenchResult {
     readonly nodes: number;
     /** What an acknowledgement means. */
     readonly acks: string;
+    /** --in-flight-bytes: the bound on record bodies in flight per producer. */
+    readonly inFlightBytesMax: number;
+    /** --in-flight as asked, present when the bytes bound scaled it down to `inFlight`. */
+    readonly inFlightRequested?: number;
   } & ProduceLoadSettings;
   readonly result: {
     readonly records: number;
@@ -80,6 +84,58 @@ export interface BenchResult {
   readonly cpuProfDir: string | undefined;
 }
 
+/** One point of a sweep: the swept dimension at `value`, every other option fixed. */
+export interface SweepPointResult {
+  readonly value: number;
+  /** Records in flight per producer that the throughput run used (after the --in-flight-bytes bound). */
+  readonly inFlight: number;
+  /** The throughput scenario's run; undefined if it failed (see errors) or was not reached. */
+  readonly throughput: BenchResult | undefined;
+  /** The latency scenario's run (--sweep-latency, not for the producers dimension). */
+  readonly latency: BenchResult | undefined;
+  /** "throughput: ..." / "latency: ..." for a run that failed or reported errors; empty when both were clean. */
+  readonly errors: readonly string[];
+}
+
+/** One swept dimension: its points in increasing order of value. */
+export interface SweepAxisResult {
+  readonly dimension: SweepDimension;
+  readonly values: readonly number[];
+  /** The points run so far, in order of value (fewer than `values` after an interruption). */
+  readonly points: readonly SweepPointResult[];
+}
+
+/**
+ * The JSON of `npm run bench -- --sweep ...`: every point's full BenchResult, grouped by dimension.
+ * Each run had a fresh cluster. `fixed` holds the values of the dimensions that are not swept (an
+ * axis ignores the fixed value of its own dimension).
+ */
+export interface SweepResult {
+  readonly benchmark: "raftmq-sweep";
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  /** False when the sweep was interrupted (Ctrl-C): `axes` then holds the points run so far. */
+  readonly complete: boolean;
+  readonly machine: BenchResult["machine"];
+  readonly fixed: {
+    readonly durationS: number;
+    readonly warmupS: number;
+    readonly recordBytes: number;
+    readonly partitions: number;
+    readonly producers: number;
+    /** --in-flight as asked; each point reports the value it used. */
+    readonly inFlight: number;
+    readonly inFlightBytesMax: number;
+    readonly lingerMs: number;
+    readonly batchRecordsMax: number;
+    readonly replication: number;
+    readonly nodes: number;
+  };
+  /** Whether the latency scenario ran at each point (--sweep-latency). */
+  readonly latency: boolean;
+  readonly axes: readonly SweepAxisResult[];
+}
+
 /** Above this share of a core taken by other processes, the report warns that the figures are disturbed. */
 export const OTHER_CPU_WARN_PCT = 10;
 
@@ -98,10 +154,16 @@ export function machineInfo(): BenchResult["machine"] {
 export function resultPath(options: BenchOptions, startedAt: Date): string {
   if (options.out !== undefined) return options.out;
   const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
-  return join(tmpdir(), `raftmq-bench-${options.scenario}-${stamp}-${process.pid}.json`);
+  const name = options.sweep === undefined ? options.scenario : `sweep-${options.sweep.axes.length === 1 ? options.sweep.axes[0]!.dimension : "all"}`;
+  return join(tmpdir(), `raftmq-bench-${name}-${stamp}-${process.pid}.json`);
 }
 
-export function writeResult(path: string, result: BenchResult): void {
+/** The path the SVG chart of a sweep goes to: --chart, or the JSON path with .svg instead of .json. */
+export function chartPath(options: BenchOptions, jsonPath: string): string {
+  return options.sweep?.chart ?? (jsonPath.endsWith(".json") ? jsonPath.slice(0, -".json".length) : jsonPath) + ".svg";
+}
+
+export function writeResult(path: string, result: BenchResult | SweepResult): void {
   writeFileSync(path, JSON.stringify(result, null, 2) + "\n");
 }
 
@@ -127,7 +189,7 @@ export function formatTable(r: BenchResult): string {
   const l = r.result.latencyMs;
   const lines = [
     `raftmq bench: scenario ${r.scenario}; ${s.nodes} nodes; topic of ${s.partitions} partitions x ${s.replication} replicas; ` +
-      `${s.producers} producer(s) x ${s.inFlight} in flight; linger ${s.lingerMs} ms, batch <= ${s.batchRecordsMax} records; ` +
+      `${s.producers} producer(s) x ${s.inFlight} in flight${scaledNote(s)}; linger ${s.lingerMs} ms, batch <= ${s.batchRecordsMax} records; ` +
       `${s.recordBytes} B records; ${s.durationS} s measured after ${s.warmupS} s warm-up`,
     `acknowledged = ${s.acks}; machine: ${r.machine.cpus} x ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB, ${r.machine.node}`,
     "",
@@ -160,6 +222,75 @@ export function formatTable(r: BenchResult): string {
   }
   if (r.result.firstError !== undefined) lines.push("", `first error: ${r.result.firstError}`);
   return lines.join("\n");
+}
+
+/** The sweep's report: one row per point, then the warnings. */
+export function formatSweepTable(r: SweepResult): string {
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  for (const axis of r.axes) {
+    for (const p of axis.points) {
+      const t = p.throughput;
+      const l = p.latency?.result.latencyMs;
+      const value = formatDimensionValue(axis.dimension, p.value);
+      rows.push([
+        axis.dimension, value, String(p.inFlight),
+        fmt(t?.result.recordsPerS ?? NaN, 0), fmt(t?.result.mbPerS ?? NaN, 1),
+        fmt(t?.result.latencyMs.p50Ms ?? NaN, 1), fmt(t?.result.latencyMs.p99Ms ?? NaN, 1), fmt(t?.result.latencyMs.p999Ms ?? NaN, 1),
+        t === undefined ? "-" : t.nodes.map((n) => fmt(n.cpuPct, 0)).join("/"),
+        t === undefined ? "-" : t.nodes.map((n) => fmt(n.rssMaxMiB, 0)).join("/"),
+        fmt(t?.loadGenerator.cpuPct ?? NaN, 0), fmt(t?.machineCpu.otherPct ?? NaN, 0),
+        ...(r.latency ? [fmt(l?.p50Ms ?? NaN, 3), fmt(l?.p99Ms ?? NaN, 3)] : []),
+        String(p.errors.length),
+      ]);
+      for (const e of p.errors) notes.push(`${axis.dimension} = ${value}: ${e}`);
+      if (t !== undefined && t.result.records === 0) {
+        notes.push(`${axis.dimension} = ${value}: no record was acknowledged during the measurement (start-up still settling?); lengthen --warmup or --duration`);
+      }
+      for (const run of [t, p.latency]) {
+        if (run !== undefined && run.machineCpu.otherPct > OTHER_CPU_WARN_PCT) {
+          notes.push(`${axis.dimension} = ${value} (${run.scenario}): other processes took ${fmt(run.machineCpu.otherPct, 0)}% of a core; disturbed`);
+        }
+      }
+    }
+  }
+  const f = r.fixed;
+  const lines = [
+    `raftmq bench sweep: ${r.axes.map((a) => a.dimension).join(", ")}; each run on a fresh ${f.nodes}-node cluster, ${f.replication} replicas; ` +
+      `${f.durationS} s measured after ${f.warmupS} s warm-up${r.complete ? "" : "; INTERRUPTED: the points run so far"}`,
+    `fixed (where not swept): ${fmtBytes(f.recordBytes)} records, ${f.partitions} partitions, ${f.producers} producer(s) x ${f.inFlight} in flight ` +
+      `(<= ${fmtBytes(f.inFlightBytesMax)} of bodies per producer), linger ${f.lingerMs} ms, batch <= ${f.batchRecordsMax} records`,
+    `machine: ${r.machine.cpus} x ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB, ${r.machine.os}, ${r.machine.node}`,
+    "",
+    table(
+      [
+        "dimension", "value", "in flight", "records/s", "MB/s", "p50 ms", "p99 ms", "p99.9 ms", "node CPU %", "node RSS max MiB", "loadgen CPU %", "other CPU %",
+        ...(r.latency ? ["1-in-flight p50 ms", "1-in-flight p99 ms"] : []), "errors",
+      ],
+      rows,
+    ),
+    "(latency: produce acknowledgement, send() to ack, of the throughput run; CPU in % of one core per node, by node id)",
+  ];
+  if (r.latency) lines.push("(1-in-flight: the latency scenario at the same point, one producer, one record in flight; not run for the producers dimension)");
+  if (notes.length > 0) lines.push("", ...notes);
+  return lines.join("\n");
+}
+
+/** A point's value as people read it: sizes in B/KiB, counts as numbers. */
+export function formatDimensionValue(dimension: SweepDimension, value: number): string {
+  return dimension === "record-bytes" ? fmtBytes(value) : String(value);
+}
+
+function scaledNote(s: BenchResult["settings"]): string {
+  return s.inFlightRequested === undefined ? "" : ` (--in-flight ${s.inFlightRequested} scaled down: <= ${fmtBytes(s.inFlightBytesMax)} of bodies per producer)`;
+}
+
+/** 100 -> "100 B", 1024 -> "1 KiB", 65536 -> "64 KiB", 16777216 -> "16 MiB"; other sizes with one decimal. */
+export function fmtBytes(bytes: number): string {
+  for (const [unit, size] of [["GiB", 2 ** 30], ["MiB", 2 ** 20], ["KiB", 2 ** 10]] as const) {
+    if (bytes >= size) return `${Number.isInteger(bytes / size) ? bytes / size : (bytes / size).toFixed(1)} ${unit}`;
+  }
+  return `${bytes} B`;
 }
 
 function consumeLines(r: BenchResult): string[] {
