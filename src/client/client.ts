@@ -32,8 +32,8 @@ import { InvalidArgumentError, ShuttingDownError, UnavailableError, UnknownParti
 import { MetadataCache, type MetadataView } from "./metadata-cache.js";
 import { Partitioner } from "./partitioner.js";
 import { Producer, type ProducerOptions, type ProducerTarget } from "./producer.js";
-import { fromStoredRecord, toProducedRecord, toWireRecord, type FetchedRecord, type FetchResult, type ProduceRecord, type ProduceResult } from "./records.js";
-import { BatchFormatError, CODEC_OF, decodeBatch, encodeBatch, type BatchProducer, type CompressionName } from "../format/index.js";
+import { decodeBatches, toProducedRecord, toWireRecord, type FetchedRecord, type FetchResult, type ProduceRecord, type ProduceResult } from "./records.js";
+import { CODEC_OF, encodeBatch, type BatchProducer, type CompressionName } from "../format/index.js";
 import { RETRY_POLICY_DEFAULT, withRetries, type RetryDecision, type RetryDeps, type RetryPolicy } from "./retry.js";
 import { systemClock } from "./system-clock.js";
 import type { BrokerMethod, BrokerMethods, ClusterMetadata, TopicInfo, WireRecord } from "./wire.js";
@@ -282,22 +282,8 @@ export class RaftmqClient {
     const maxWaitMs = options.maxWaitMs ?? 0;
     const request = { topic, partition, offset, maxBytes: options.maxBytes ?? FETCH_BYTES_MAX_DEFAULT, maxWaitMs, rawBatches: true, includeExpired: options.includeExpired ?? false };
     const response = await this.dataCall("data-read", topic, partition, "Fetch", request, this.requestTimeoutMs + maxWaitMs);
-    const nowMs = Number(response.brokerTimeMs ?? 0);
-    const records: FetchedRecord[] = [];
-    for (const b of response.batches ?? []) {
-      let decoded;
-      try {
-        decoded = decodeBatch(b.data, Number(b.baseOffset));
-      } catch (e) {
-        if (!(e instanceof BatchFormatError)) throw e;
-        throw new UnavailableError(`the batch at offset ${b.baseOffset} of ${topic}/${partition} did not decode (${e.message}); it was damaged on the way, retry`, { cause: e });
-      }
-      for (const r of decoded) {
-        if (r.offset < offset) continue;
-        const expired = r.ttlMs > 0 && r.brokerTimestampMs + r.ttlMs <= nowMs;
-        if (!expired || options.includeExpired === true) records.push(fromStoredRecord(r, partition, expired));
-      }
-    }
+    const read = { topic, partition, offset, brokerTimeMs: Number(response.brokerTimeMs ?? 0), includeExpired: options.includeExpired === true };
+    const records = decodeBatches(response.batches ?? [], read);
     return { records, highWatermark: response.highWatermark, logStartOffset: response.logStartOffset, nextOffset: response.nextOffset };
   }
 

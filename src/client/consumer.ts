@@ -15,9 +15,11 @@
  * Records. Each owned partition has a feed: a flow-controlled Consume stream from the partition's
  * leader (reconnected on leader changes and failures) into a buffer. The consumer's prefetch
  * (prefetchRecords, prefetchBytes) is split evenly over its partitions; each feed grants its
- * stream credits so that buffered plus in-flight records stay within its share (one record may
- * overshoot the byte share, see broker/subscription.ts). Records are delivered one at a time,
- * round-robin over the partitions, in offset order within each.
+ * stream credits so that buffered plus in-flight records stay within its share. Records travel as
+ * the stored batches they were produced in, so the leader charges whole batches (their records
+ * and their uncompressed size, at least the bytes of their records), and one batch may overshoot
+ * the share (see broker/subscription.ts). Records are delivered one at a time, round-robin over
+ * the partitions, in offset order within each.
  *
  * Delivery guarantees.
  *   - at-least-once (default): a record counts as processed when the handler's promise resolves,
@@ -470,7 +472,9 @@ export class Consumer implements AsyncIterable<ConsumedRecord> {
       feed.buffer.push(record);
       feed.bufferBytes += recordBytes(record);
     }
-    this.data.notify();
+    if (records.length > 0) this.data.notify();
+    // Expired records and a batch's uncompressed framing use credit without filling the buffer.
+    this.replenish(feed);
   }
 
   /** Grants the stream what the feed's share of the prefetch allows, once half of it is free. */

@@ -10,7 +10,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import type { Clock } from "../lib/clock.js";
 import { unaryCall, type UnaryMethod } from "./channels.js";
 import { ShuttingDownError } from "./errors.js";
-import { PROTO_LOADER_OPTIONS, type WireRecord } from "./wire.js";
+import { PROTO_LOADER_OPTIONS, type WireBatch, type WireRecord } from "./wire.js";
 
 /** Absolute path of protos/ (this file is compiled to dist/src/client/). */
 const PROTOS_DIR = fileURLToPath(new URL("../../../protos/", import.meta.url));
@@ -83,12 +83,20 @@ export interface ConsumeStart {
   offset: number;
   creditRecords: number;
   creditBytes: number;
+  /** Ask for stored batches instead of decoded records. */
+  batches: boolean;
 }
 export interface ConsumeMessage {
+  /** Decoded records: without ConsumeStart.batches, or from a leader that predates it. */
   records: WireRecord[];
   highWatermark: number;
   nextOffset: number;
   chargedBytes: number;
+  /** With ConsumeStart.batches: the stored batches, the first possibly starting below the start offset. */
+  batches: WireBatch[];
+  /** 0 from a leader that predates it. */
+  chargedRecords: number;
+  brokerTimeMs: number;
 }
 export type ConsumeStream = grpc.ClientDuplexStream<{ start?: ConsumeStart; credit?: { records: number; bytes: number } }, ConsumeMessage>;
 

@@ -6,6 +6,11 @@
  * Credits are the owner's business: `initialCredit()` is asked at every (re)connection, `credit()`
  * adds more, and `inflightRecords`/`inflightBytes` say what was granted and not yet received.
  * Used by consumers (one per owned partition) and by the request-reply inbox.
+ *
+ * The stream asks for stored batches (ConsumeStart.batches): the leader sends them as stored, and
+ * they are decoded here like a fetch's (records.ts decodeBatches), skipping records below
+ * `position` and expired ones. Messages of decoded records (from a leader that predates batches)
+ * are accepted too. A batch that does not decode ends the stream, which reconnects from `position`.
  */
 import type { Clock } from "../lib/clock.js";
 import { BrokerError } from "../lib/errors.js";
@@ -14,7 +19,7 @@ import type { ServiceError } from "@grpc/grpc-js";
 import { errorFromGrpc } from "./errors.js";
 import type { ConsumeMessage, ConsumeStream, GroupChannels } from "./group-channels.js";
 import type { GroupClient } from "./groups.js";
-import { fromWireRecord, type FetchedRecord } from "./records.js";
+import { decodeBatches, fromWireRecord, type FetchedRecord } from "./records.js";
 
 const BACKOFF_INITIAL_MS = 50;
 const BACKOFF_MAX_MS = 2_000;
@@ -37,7 +42,10 @@ export interface PartitionStreamDeps {
 export interface PartitionStreamHandlers {
   /** Credits to open each new stream with. */
   initialCredit(): { records: number; bytes: number };
-  /** Records in offset order, each after `position` as it was; `position` is already past them. */
+  /**
+   * Records in offset order, each after `position` as it was; `position` is already past them.
+   * Called for every message, with no records when all of it was expired: credits were used.
+   */
   onRecords(records: ConsumedRecord[]): void;
   /** Retention deleted records before they were read: the stream continues at `to`. */
   onSkip?(from: number, to: number): void;
@@ -46,7 +54,7 @@ export interface PartitionStreamHandlers {
 export class PartitionStream {
   /** The offset the stream continues from: after the last record received. */
   position: number;
-  /** Credits granted on the current stream and not yet used (bytes may go negative by one record). */
+  /** Credits granted on the current stream and not yet used (either may go negative by one record or batch). */
   inflightRecords = 0;
   inflightBytes = 0;
   private stream: ConsumeStream | undefined;
@@ -130,22 +138,40 @@ export class PartitionStream {
       this.stream = undefined;
       this.retry(this.gen, undefined);
     });
-    stream.write({ start: { topic: this.topic, partition: this.partition, offset: this.position, creditRecords: this.inflightRecords, creditBytes: this.inflightBytes } });
+    stream.write({ start: { topic: this.topic, partition: this.partition, offset: this.position, creditRecords: this.inflightRecords, creditBytes: this.inflightBytes, batches: true } });
   }
 
   private onMessage(m: ConsumeMessage): void {
-    this.inflightRecords -= m.records.length;
+    const batches = m.batches;
+    let fetched: FetchedRecord[];
+    try {
+      fetched = batches.length > 0
+        ? decodeBatches(batches, { topic: this.topic, partition: this.partition, offset: this.position, brokerTimeMs: Number(m.brokerTimeMs), includeExpired: false })
+        : m.records.map((wire) => fromWireRecord(wire, this.partition));
+    } catch (e) {
+      this.dropStream(e);
+      return;
+    }
+    this.inflightRecords -= batches.length > 0 ? m.chargedRecords : m.records.length;
     this.inflightBytes -= Number(m.chargedBytes);
     const records: ConsumedRecord[] = [];
-    for (const wire of m.records) {
-      const record: ConsumedRecord = { ...fromWireRecord(wire, this.partition), topic: this.topic };
-      if (record.offset < this.position) continue;
-      records.push(record);
-      this.position = record.offset + 1;
+    for (const r of fetched) {
+      if (r.offset < this.position) continue;
+      records.push({ ...r, topic: this.topic });
+      this.position = r.offset + 1;
     }
     this.position = Math.max(this.position, Number(m.nextOffset));
     this.backoffMs = BACKOFF_INITIAL_MS;
-    if (records.length > 0) this.handlers.onRecords(records);
+    this.handlers.onRecords(records);
+  }
+
+  /** Ends the current stream after a message it could not use; reconnects from `position` after a backoff. */
+  private dropStream(error: unknown): void {
+    const stream = this.stream;
+    this.gen++;
+    this.stream = undefined;
+    stream?.cancel();
+    this.retry(this.gen, error);
   }
 
   private onError(error: Error): void {

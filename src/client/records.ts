@@ -3,8 +3,9 @@
  * Strings are encoded as UTF-8. A record without an id gets a fresh UUID here, in the client,
  * so that a retried produce re-sends the same id and duplicates stay recognisable.
  */
-import type { ProducedRecord, StoredRecord } from "../format/index.js";
-import type { WireRecord } from "./wire.js";
+import { BatchFormatError, decodeBatch, isExpired, type ProducedRecord, type StoredRecord } from "../format/index.js";
+import { UnavailableError } from "./errors.js";
+import type { WireBatch, WireRecord } from "./wire.js";
 
 /** Bytes, or a string taken as UTF-8. */
 export type Bytes = string | Uint8Array;
@@ -134,6 +135,45 @@ export function fromStoredRecord(record: StoredRecord, partition: number, expire
     priority: record.priority,
     expired,
   };
+}
+
+/** Where stored batches were read, and what of them to keep (see decodeBatches). */
+export interface BatchesRead {
+  readonly topic: string;
+  readonly partition: number;
+  /** The offset the read asked for: records below it are skipped. */
+  readonly offset: number;
+  /** The leader's wall clock when it read the batches (Unix ms): the "now" of TTL expiry. */
+  readonly brokerTimeMs: number;
+  /** Return expired records, marked, instead of skipping them. */
+  readonly includeExpired: boolean;
+}
+
+/**
+ * The records of stored batches (a Fetch with raw_batches, or a Consume stream with batches), in
+ * application form and offset order: records below `read.offset` are skipped (the first batch
+ * may start before it), and so are records whose TTL had passed at `read.brokerTimeMs` unless
+ * `read.includeExpired` (then they come marked). Each batch's checksum is checked while decoding;
+ * a batch that does not decode was damaged on the way, and the UnavailableError thrown then says
+ * to read again.
+ */
+export function decodeBatches(batches: readonly WireBatch[], read: BatchesRead): FetchedRecord[] {
+  const records: FetchedRecord[] = [];
+  for (const b of batches) {
+    let decoded: StoredRecord[];
+    try {
+      decoded = decodeBatch(b.data, Number(b.baseOffset));
+    } catch (e) {
+      if (!(e instanceof BatchFormatError)) throw e;
+      throw new UnavailableError(`the batch at offset ${b.baseOffset} of ${read.topic}/${read.partition} did not decode (${e.message}); it was damaged on the way, retry`, { cause: e });
+    }
+    for (const r of decoded) {
+      if (r.offset < read.offset) continue;
+      const expired = isExpired(r, read.brokerTimeMs);
+      if (!expired || read.includeExpired) records.push(fromStoredRecord(r, read.partition, expired));
+    }
+  }
+  return records;
 }
 
 function headerPairs(headers: HeadersInit | undefined): ReadonlyArray<readonly [string, Bytes]> {

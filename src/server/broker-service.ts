@@ -12,6 +12,7 @@ import type { Broker, PartitionView } from "../broker/broker.js";
 import { FETCH_BYTES_MAX_DEFAULT, PRODUCE_TIMEOUT_MS_DEFAULT } from "../broker/broker.js";
 import type { FetchedRecord } from "../broker/broker.js";
 import type { BatchProducer, ProducedRecord } from "../broker/record-batch.js";
+import type { StoredBatch } from "../broker/partition.js";
 import type { ControllerFrontend } from "../controller/frontend.js";
 import type { MetadataState, TopicRecord } from "../controller/metadata.js";
 import { unary } from "./unary.js";
@@ -104,7 +105,7 @@ export function brokerServiceImplementation(deps: BrokerServiceDeps): UntypedSer
       const result = await broker.fetch(req.topic, req.partition, Number(req.offset), maxBytes, req.maxWaitMs, { rawBatches: req.rawBatches, includeExpired: req.includeExpired });
       return {
         records: result.records.map(toWire),
-        batches: result.batches.map((b) => ({ baseOffset: b.baseOffset, data: asBuffer(b.data) })),
+        batches: result.batches.map(toWireBatch),
         highWatermark: result.highWatermark,
         logStartOffset: result.logStartOffset,
         nextOffset: result.nextOffset,
@@ -197,6 +198,11 @@ export function toWire(r: FetchedRecord): WireRecord {
     priority: r.priority,
     expired: r.expired,
   };
+}
+
+/** The wire form of a stored batch (RecordBatch), sharing its bytes. */
+export function toWireBatch(b: StoredBatch): { baseOffset: number; data: Buffer } {
+  return { baseOffset: b.baseOffset, data: asBuffer(b.data) };
 }
 
 function asBuffer(b: Uint8Array): Buffer {

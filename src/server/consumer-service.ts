@@ -9,13 +9,13 @@ import { BrokerError, NotLeaderError } from "../lib/errors.js";
 import type { NodeId } from "../lib/ids.js";
 import type { Logger } from "../lib/logger.js";
 import type { MultiRaft } from "../multiraft/multiraft.js";
-import type { Broker, FetchedRecord } from "../broker/broker.js";
+import type { Broker } from "../broker/broker.js";
 import type { BrokerPartitions } from "../broker/partition-manager.js";
-import { Subscription, type SubscriptionBatch } from "../broker/subscription.js";
+import { batchesOf, recordsOf, Subscription, type SubscriptionMessage } from "../broker/subscription.js";
 import type { MetadataState } from "../controller/metadata.js";
 import { OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, type GroupCoordinator, type OffsetToCommit } from "../groups/coordinator.js";
 import type { TopicPartition } from "../groups/assignor.js";
-import { toWire } from "./broker-service.js";
+import { toWire, toWireBatch } from "./broker-service.js";
 import { toServiceError } from "./status.js";
 import { unary } from "./unary.js";
 
@@ -52,7 +52,7 @@ interface WireOffset {
   offset: number;
 }
 interface ConsumeRequest {
-  start?: { topic: string; partition: number; offset: number; creditRecords: number; creditBytes: number } | null;
+  start?: { topic: string; partition: number; offset: number; creditRecords: number; creditBytes: number; batches: boolean } | null;
   credit?: { records: number; bytes: number } | null;
 }
 
@@ -149,12 +149,13 @@ function listOffsets(deps: ConsumerServiceDeps, topicName: string, partitionNo: 
 }
 
 /**
- * One Consume stream: waits for `start`, then runs a Subscription whose messages are written with
- * the stream's backpressure; `credit` messages add credits. Ends with the pump's error, with OK
- * when the client half-closes, and quietly when it cancels.
+ * One Consume stream: waits for `start`, then runs a Subscription (of stored batches when the
+ * start asks for them, else of decoded records) whose messages are written with the stream's
+ * backpressure; `credit` messages add credits. Ends with the pump's error, with OK when the client
+ * half-closes, and quietly when it cancels.
  */
 function serveConsume(deps: ConsumerServiceDeps, streams: Set<(e: BrokerError) => void>, call: ServerDuplexStream<ConsumeRequest, unknown>): void {
-  let sub: Subscription<FetchedRecord> | undefined;
+  let sub: Pick<Subscription<unknown>, "grant" | "run" | "close"> | undefined;
   let ended = false;
   let onEnded: () => void = () => {};
   const endedPromise = new Promise<void>((resolve) => (onEnded = resolve));
@@ -171,9 +172,10 @@ function serveConsume(deps: ConsumerServiceDeps, streams: Set<(e: BrokerError) =
   if (!deps.accepting()) return finish(new BrokerError("SHUTTING_DOWN", "this node is shutting down; retry on another node"));
   if (streams.size >= CONSUME_STREAMS_MAX) return finish(new BrokerError("OVERLOADED", `this node already serves ${CONSUME_STREAMS_MAX} consume streams; retry later`));
   streams.add(finish);
-  const send = (batch: SubscriptionBatch<FetchedRecord>): Promise<void> => {
+  const send = <U>(toWireUnits: (units: readonly U[]) => object) => (m: SubscriptionMessage<U>): Promise<void> => {
     if (ended) return Promise.resolve();
-    const ok = call.write({ records: batch.records.map(toWire), highWatermark: batch.highWatermark, nextOffset: batch.nextOffset, chargedBytes: batch.chargedBytes });
+    const { highWatermark, nextOffset, chargedRecords, chargedBytes, brokerTimeMs } = m;
+    const ok = call.write({ ...toWireUnits(m.units), highWatermark, nextOffset, chargedRecords, chargedBytes, brokerTimeMs });
     if (ok) return Promise.resolve();
     return Promise.race([new Promise<void>((resolve) => call.once("drain", resolve)), endedPromise]);
   };
@@ -181,9 +183,12 @@ function serveConsume(deps: ConsumerServiceDeps, streams: Set<(e: BrokerError) =
     try {
       if (msg.start) {
         if (sub !== undefined) throw new BrokerError("INVALID_ARGUMENT", "a Consume stream takes one start message");
-        const { topic, partition, offset, creditRecords, creditBytes } = msg.start;
+        const { topic, partition, offset, creditRecords, creditBytes, batches } = msg.start;
         deps.broker.topic(topic); // UNKNOWN_TOPIC now rather than at the first fetch
-        sub = new Subscription<FetchedRecord>({ source: deps.broker, topic, partition, offset: Number(offset), pollWaitMs: deps.pollWaitMs ?? CONSUME_POLL_WAIT_MS, send });
+        const common = { offset: Number(offset), pollWaitMs: deps.pollWaitMs ?? CONSUME_POLL_WAIT_MS };
+        sub = batches === true
+          ? new Subscription({ ...common, source: batchesOf(deps.broker, topic, partition), send: send((units) => ({ batches: units.map(toWireBatch) })) })
+          : new Subscription({ ...common, source: recordsOf(deps.broker, topic, partition), send: send((units) => ({ records: units.map(toWire) })) });
         sub.grant(creditRecords, Number(creditBytes));
         sub.run().then(() => finish(undefined), (e: unknown) => finish(e));
       } else if (msg.credit) {
