@@ -371,8 +371,8 @@ test("batches against a real partition leader: compressed batches arrive as stor
     assert.equal(readBatchHeader(lz4)!.codec, CODEC_LZ4, "the records compress");
     const sentLz4 = Buffer.from(lz4); // the broker stamps its timestamp into the bytes it gets
     await leader.broker.produceBatch("sb", 0, lz4, 3_000);
-    await leader.broker.produce("sb", 0, [{ ...produced(10, 8), ttlMs: 1 }, produced(11, 8)], 3_000);
-    await settle(20); // record 10 expires
+    await leader.broker.produce("sb", 0, [{ ...produced(10, 8), ttlMs: 1_000 }, produced(11, 8)], 3_000);
+    c.clock.shiftWall(2_000); // record 10 expires
     const got: SubscriptionMessage<StoredBatch>[] = [];
     const sub = new Subscription({ source: batchesOf(leader.broker, "sb", 0), offset: 4, pollWaitMs: 50, send: async (m) => void got.push(m) });
     const done = sub.run();

@@ -15,7 +15,8 @@
  * id and sequence numbers, so they are retried after timeouts too and written exactly once.
  *
  * Batches are encoded and compressed here (src/format; `compression`, default lz4) and sent as
- * bytes; fetches ask for the stored batches and decode them here.
+ * bytes; fetches ask for the stored batches and decode them here (records.ts decodeBatches, which
+ * consumer streams use too).
  */
 import { randomInt, randomUUID } from "node:crypto";
 import type { Clock } from "../lib/clock.js";

@@ -13,9 +13,10 @@
  * keeps its order; records without a key go round-robin. `client.producer()` batches records per
  * partition (linger, record and byte bounds) and resolves each record's promise with its
  * partition and offset. Batches are encoded and compressed here (record batch v2, src/format;
- * lz4 by default) and fetched back as stored batches that the client decodes. Producers are
- * idempotent by default: one InitProducer per session, sequence numbers per partition, retries
- * with the same bytes, so that each record is written once however often its batch is retried.
+ * lz4 by default) and read back, by fetches and consumer streams alike, as the stored batches,
+ * which the client decodes. Producers are idempotent by default: one InitProducer per session,
+ * sequence numbers per partition, retries with the same bytes, so that each record is written
+ * once however often its batch is retried.
  *
  * `client.consumer({ group, topics, guarantee })` joins a consumer group (consumer.ts): its
  * coordinator (the leader of the group's `__consumer_offsets` partition, found by redirect) assigns

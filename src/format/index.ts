@@ -9,7 +9,8 @@
  * limit — stamps its own timestamp into the header, and proposes the bytes unchanged as one Raft
  * entry. Followers and the partition state machine read only the header: record count (offsets),
  * broker timestamp (retention) and producer id/epoch/sequence (deduplication). Consumers get the
- * batch as stored (FetchRequest.raw_batches) and decode it themselves, or ask the broker to.
+ * batch as stored (FetchRequest.raw_batches, ConsumeStart.batches) and decode it themselves, or
+ * ask the broker to.
  *
  * Why the leader decompresses at all: a batch that passed into the replicated log can never be
  * taken back, so one that did not decode would fail every consumer at that offset forever. One
