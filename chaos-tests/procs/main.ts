@@ -103,8 +103,10 @@ async function main(): Promise<number> {
     console.log(`run ${i + 1}/${runs} seed ${runSeed}${powerLoss ? " (power-loss emulation)" : ""}: ${report.valid ? "ok" : "VIOLATIONS"} in ${(report.wallMs / 1000).toFixed(0)} s; ` +
       `faults ${schedule.length} (${Object.entries(report.faults).map(([k, v]) => `${k} ${v}`).join(", ")}); ` +
       `acknowledged ${c.acknowledged}, lost ${c.lost}, duplicated ${c.duplicated}, reordered ${c.reordered}, unseen ${c.unseen}, ` +
-      `max unavailability ${(c.maxUnavailabilityMs / 1000).toFixed(1)} s; failpoints fired ${report.failpointsFired}/${report.failpointsArmed}; corruption undetected ${report.corruptionUndetected}`);
+      `max unavailability ${(c.maxUnavailabilityMs / 1000).toFixed(1)} s; failpoints fired ${report.failpointsFired}/${report.failpointsArmed}; corruption undetected ${report.corruptionUndetected}; ` +
+      `unexpected node exits ${report.unexpectedExits.length}`);
     if (!report.valid) console.log(indent(formatCheckResult(c)));
+    for (const e of report.unexpectedExits) console.log(`    ${e}`);
     if (report.valid === expectViolations) {
       unexpected.push(runSeed);
       console.log(`  data kept in ${dir}; replay: ${replay}`);
@@ -131,7 +133,8 @@ function printTotals(reports: readonly RunReport[], errored: readonly number[]):
     `(${[...faults].map(([k, v]) => `${k} ${v}`).join(", ")}); acknowledged ${sum((r) => r.check.acknowledged)}, lost ${sum((r) => r.check.lost)}, ` +
     `duplicated ${sum((r) => r.check.duplicated)}, reordered ${sum((r) => r.check.reordered)}, unseen ${sum((r) => r.check.unseen)}, ` +
     `max unavailability ${(Math.max(0, ...reports.map((r) => r.check.maxUnavailabilityMs)) / 1000).toFixed(1)} s, ` +
-    `failpoints fired ${sum((r) => r.failpointsFired)}/${sum((r) => r.failpointsArmed)}, corruption undetected ${sum((r) => r.corruptionUndetected)}`);
+    `failpoints fired ${sum((r) => r.failpointsFired)}/${sum((r) => r.failpointsArmed)}, corruption undetected ${sum((r) => r.corruptionUndetected)}, ` +
+    `unexpected node exits ${sum((r) => r.unexpectedExits.length)}`);
 }
 
 function parseKinds(text: string | undefined): FaultKind[] | undefined {
@@ -151,6 +154,15 @@ function replayFlags(values: Record<string, unknown>, control: Control | undefin
 
 function indent(text: string): string {
   return text.split("\n").map((l) => `    ${l}`).join("\n");
+}
+
+// Ctrl-C or SIGTERM: exit through process.exit, so that the local clusters' exit hooks SIGKILL
+// their nodes by PID (a signal's default action would leave them running).
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    console.log(`${signal}: stopping; the nodes of the current run are killed, its data kept`);
+    process.exit(130);
+  });
 }
 
 main().then((code) => process.exit(code), (e: unknown) => {

@@ -9,7 +9,7 @@
  * Negative controls run the same way with one planted fault switched on in every node by a
  * failpoint (RAFTMQ_FAILPOINTS): the checker must then report violations.
  */
-import { mkdirSync, readdirSync, rmSync, statSync, openSync, readSync, writeSync, closeSync, truncateSync } from "node:fs";
+import { closeSync, cpSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, truncateSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { connect, type RaftmqClient } from "../../src/client/index.js";
 import { SeededRandom, type Random } from "../../src/lib/random.js";
@@ -51,12 +51,14 @@ export interface RunReport {
   readonly faults: Readonly<Record<string, number>>;
   /** Corruptions the node did not refuse (it started and served): each is a violation. */
   readonly corruptionUndetected: number;
+  /** Node exits the harness did not cause (a crash, a fatal error), with their last log lines: each is a violation. */
+  readonly unexpectedExits: readonly string[];
   /** Storage-crash failpoints that fired / that were armed. */
   readonly failpointsFired: number;
   readonly failpointsArmed: number;
   readonly wallMs: number;
   readonly historyFile: string;
-  /** True when the check passed and every corruption was refused. */
+  /** True when the check passed, every corruption was refused and no node exited on its own. */
   readonly valid: boolean;
 }
 
@@ -80,7 +82,8 @@ export async function runChaos(o: RunOptions): Promise<RunReport> {
   const random = new SeededRandom(o.seed);
   const baseFailpoints = [o.control !== undefined ? CONTROLS[o.control] : undefined, o.powerLoss ? "storage/power-loss=on" : undefined].filter((x) => x !== undefined).join(",");
   const crashedBy = new Map<number, string>();
-  const cluster = await startLocalCluster(n, {
+  const exits = new ExitWatch();
+  const cluster: LocalCluster = await startLocalCluster(n, {
     dataDir: o.dir,
     linkProxies: true,
     logLevel: "warn",
@@ -91,6 +94,7 @@ export async function runChaos(o: RunOptions): Promise<RunReport> {
       const m = /failpoint (\S+): crashing/.exec(line);
       if (m !== null) crashedBy.set(id, m[1]!);
     },
+    onExit: (id, code, signal) => exits.exited(id, code, signal, () => cluster.logTail(id)),
   });
   let admin: RaftmqClient | undefined;
   let workload: Workload | undefined;
@@ -122,7 +126,7 @@ export async function runChaos(o: RunOptions): Promise<RunReport> {
     workload.start();
     const retained = startRetainedLoad(cluster);
 
-    const target = new ClusterFaults(cluster, workload, history, random.fork(), baseFailpoints, crashedBy, partitions, log);
+    const target = new ClusterFaults(cluster, workload, history, random.fork(), baseFailpoints, crashedBy, exits, partitions, log);
     const faultsStart = Date.now();
     await runSchedule(o.schedule, o.durationMs, target);
     await target.healAll();
@@ -133,6 +137,8 @@ export async function runChaos(o: RunOptions): Promise<RunReport> {
 
     log(`faults done; ${workload.acknowledged} records acknowledged; settling`);
     await cluster.waitHealthy(HEALTHY_TIMEOUT_MS);
+    const down = cluster.nodes.filter((x) => !x.running).map((x) => x.id);
+    if (down.length > 0) throw new Error(`nodes ${down.join(", ")} are not running after every fault was healed: ${exits.unexpected.join("; ")}`);
     await waitLeaders(admin, TOPIC, partitions, HEALTHY_TIMEOUT_MS);
     await withTimeout(workload.stopProducing(), SETTLE_TIMEOUT_MS, "producers did not settle");
     const ends = await endOffsets(admin, partitions);
@@ -141,22 +147,47 @@ export async function runChaos(o: RunOptions): Promise<RunReport> {
     await withTimeout(workload.stopConsumers(), SETTLE_TIMEOUT_MS, "consumers did not close");
     await drain(admin, TOPIC, partitions, history, DRAIN_TIMEOUT_MS);
     const check = checkHistory(history.events);
+    exits.stopping = true;
     return {
       seed: o.seed,
       check,
       faults: Object.fromEntries(target.injected),
       corruptionUndetected: target.corruptionUndetected,
+      unexpectedExits: [...exits.unexpected],
       failpointsFired: target.failpointsFired,
       failpointsArmed: target.failpointsArmed,
       wallMs: Date.now() - t0,
       historyFile,
-      valid: check.valid && target.corruptionUndetected === 0,
+      valid: check.valid && target.corruptionUndetected === 0 && exits.unexpected.length === 0,
     };
   } finally {
+    exits.stopping = true;
     await workload?.close().catch(() => {});
     await admin?.close().catch(() => {});
     await cluster.stop();
     await history.close();
+  }
+}
+
+/**
+ * Tells the exits the harness caused (kill -9, SIGTERM, a failpoint crash it armed, a refused
+ * corrupt store) from the others: a node that exits on its own (an assertion, a fatal storage
+ * error) is a violation, even when the cluster carries on without it.
+ */
+class ExitWatch {
+  private readonly expected = new Set<number>();
+  readonly unexpected: string[] = [];
+  stopping = false;
+
+  /** The next exit of node `id` is the harness's doing. */
+  expect(id: number): void {
+    this.expected.add(id);
+  }
+
+  exited(id: number, code: number | null, signal: NodeJS.Signals | null, tail: () => readonly string[]): void {
+    if (this.stopping || this.expected.delete(id)) return;
+    const last = tail().slice(-3).map((l) => l.slice(0, 300)).join(" | ");
+    this.unexpected.push(`node ${id} exited on its own (${signal ?? `code ${code}`}): ${last}`);
   }
 }
 
@@ -175,6 +206,7 @@ class ClusterFaults implements FaultTarget {
     private readonly random: Random,
     private readonly baseFailpoints: string,
     private readonly crashedBy: Map<number, string>,
+    private readonly exits: ExitWatch,
     private readonly partitions: number,
     private readonly log: (line: string) => void,
   ) {
@@ -256,6 +288,7 @@ class ClusterFaults implements FaultTarget {
         // SIGTERM makes a node hand its leaderships off (TimeoutNow) before it stops.
         const id = this.leaderNode(f.pick);
         this.fault(f.kind, detail({ node: id }));
+        if (this.cluster.node(id).running) this.exits.expect(id);
         this.cluster.kill(id, "SIGTERM");
         await withTimeout(this.cluster.exited(id), 15_000, `node ${id} did not stop after SIGTERM`);
         await sleep(f.downMs);
@@ -283,6 +316,7 @@ class ClusterFaults implements FaultTarget {
     this.failpointsArmed++;
     await this.killNodes([id], f.kind, detail(f, { node: id }));
     const spec = [this.baseFailpoints, `${f.failpoint}=crash:${f.hit}`].filter((s) => s !== "").join(",");
+    this.exits.expect(id); // it crashes by the failpoint, or the harness kills it after 6 s
     this.cluster.startNode(id, { env: { RAFTMQ_FAILPOINTS: spec } });
     const crashed = await within(this.cluster.exited(id), 6_000);
     if (crashed && this.crashedBy.get(id) === f.failpoint) this.failpointsFired++;
@@ -295,8 +329,11 @@ class ClusterFaults implements FaultTarget {
   }
 
   /**
-   * kill -9, damage one stored file, restart: the node must refuse to start. Then repair it: wipe
-   * its data and restart; it rejoins empty and its peers catch it up (log or snapshot).
+   * kill -9, damage one stored file, restart: the node must refuse to start. Then the node gets
+   * its undamaged store back (copied aside before the damage, as from a backup) and catches up
+   * from its peers. (Rebuilding a node whose store is lost for good needs a node replacement —
+   * remove it from its groups and add it back as a learner — which arrives with rebalancing; a
+   * node wiped and restarted under the same id is refused by its peers' logs.)
    */
   private async corrupt(f: Extract<Fault, { kind: "corrupt" }>): Promise<void> {
     const id = this.anyNode(f.pick);
@@ -307,6 +344,7 @@ class ClusterFaults implements FaultTarget {
       // Everything is still in the write-ahead log: a start replays it into table files.
       this.cluster.startNode(id);
       await sleep(3_000);
+      this.exits.expect(id);
       this.cluster.kill(id, "SIGKILL");
       await this.cluster.exited(id);
       files = sstFiles(node.dataDir);
@@ -315,9 +353,13 @@ class ClusterFaults implements FaultTarget {
       this.log(`corrupt: node ${id} has no table file to damage; restarting it`);
       return this.restartNodes([id], f.kind);
     }
+    const backup = `${node.dataDir}.undamaged`;
+    rmSync(backup, { recursive: true, force: true });
+    cpSync(node.dataDir, backup, { recursive: true });
     const file = files[f.pick % files.length]!;
     const damage = damageFile(file, f.how, this.random);
     this.history.record({ type: "ok", process: "harness", op: "fault", fault: "corrupt-file", detail: JSON.stringify({ node: id, file, damage }) });
+    this.exits.expect(id);
     this.cluster.startNode(id);
     const refused = await within(this.cluster.exited(id), REFUSE_TIMEOUT_MS);
     if (!refused) {
@@ -326,14 +368,16 @@ class ClusterFaults implements FaultTarget {
       this.cluster.kill(id, "SIGKILL");
       await this.cluster.exited(id);
     } else {
-      this.log(`corrupt: node ${id} refused its damaged store (${damage}); repairing from its peers`);
+      this.log(`corrupt: node ${id} refused its damaged store (${damage}); restoring the undamaged copy`);
     }
     rmSync(node.dataDir, { recursive: true, force: true });
+    renameSync(backup, node.dataDir);
     return this.restartNodes([id], f.kind);
   }
 
   private async killNodes(ids: readonly number[], kind: string, detail: string): Promise<void> {
     for (const id of ids) {
+      if (this.cluster.node(id).running) this.exits.expect(id);
       this.cluster.kill(id, "SIGCONT");
       this.cluster.kill(id, "SIGKILL");
     }

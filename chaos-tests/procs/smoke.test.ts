@@ -27,6 +27,7 @@ test("chaos smoke: every fault kind once on a 3-node cluster; no acknowledged re
     for (const kind of FAULT_KINDS) assert.ok((report.faults[kind] ?? 0) >= 1, `fault kind ${kind} was injected`);
     assert.ok(report.check.acknowledged > 1_000, `records were acknowledged under the faults (${report.check.acknowledged})`);
     assert.equal(report.corruptionUndetected, 0, "a node refused its corrupted store");
+    assert.deepEqual(report.unexpectedExits, [], "no node exited on its own");
     assert.ok(report.failpointsFired >= 1, `a storage failpoint crashed its node (${report.failpointsFired} of ${report.failpointsArmed})`);
     assert.deepEqual(report.check.violations, [], `no violation; history in ${report.historyFile}`);
     assert.ok(report.valid);

@@ -140,7 +140,13 @@ export class RaftLog {
 
   commitTo(tocommit: LogIndex): void {
     if (tocommit <= this.committed) return;
-    assert(tocommit <= this.lastIndex(), () => `commit ${tocommit} is out of range [lastIndex ${this.lastIndex()}]`);
+    // The leader only sends a commit index this node acknowledged having: a log that ends before
+    // it lost acknowledged entries (a wiped or restored-from-old-backup store under the same id).
+    assert(
+      tocommit <= this.lastIndex(),
+      () => `commit ${tocommit} is out of range [lastIndex ${this.lastIndex()}]: this node acknowledged entries it no longer has ` +
+        "(was its data lost, replaced or restored from an old copy?); a node that lost its data must rejoin as a new member",
+    );
     this.committed = tocommit;
   }
 
