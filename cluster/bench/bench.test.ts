@@ -5,12 +5,18 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TopicInfo } from "../../src/client/index.js";
+import { PARTITIONS_MAX } from "../../src/controller/frontend.js";
 import { LatencyHistogram } from "./latency-histogram.js";
-import { BenchUsageError, inFlightOf, parseBenchArgs, SWEEP_DEFAULT_VALUES, type BenchOptions } from "./options.js";
+import { LOOP_DELAY_RESOLUTION_MS, loopDelayFile, readLoopDelay, summarizeLoopDelay, type LoopDelayLine } from "./loop-delay.js";
+import { BenchUsageError, DIMENSION_BOUNDS, inFlightOf, parseBenchArgs, SWEEP_DEFAULT_VALUES, type BenchOptions } from "./options.js";
 import { PayloadPool } from "./payloads.js";
-import { readMachineBusyS, readProc } from "./proc-stats.js";
+import { readMachineBusyS, readProc, type ProcUsage } from "./proc-stats.js";
 import { moduleOf, summarize } from "./profile-summary.js";
-import { chartPath, formatSweepTable } from "./report.js";
+import { chartPath, formatSweepTable, formatTable, idleNodes, partitionsReelected, replicasByNode, type BenchResult } from "./report.js";
 import { runSweep, type BenchRunner } from "./sweep.js";
 import { benchResult, sweepFixture } from "./testing/sweep-fixture.js";
 
@@ -201,4 +207,101 @@ test("formatSweepTable and chartPath", () => {
   assert.equal(chartPath(o, "/tmp/a.json"), "/tmp/a.svg");
   assert.equal(chartPath(o, "/tmp/a"), "/tmp/a.svg");
   assert.equal(chartPath(parseBenchArgs(["--sweep", "producers", "--chart", "/tmp/c.svg"]) as BenchOptions, "/tmp/a.json"), "/tmp/c.svg");
+});
+
+test("parseBenchArgs: --scenario idle: its own warm-up and duration, no load options", () => {
+  const d = parseBenchArgs(["--scenario", "idle", "--partitions", "10000"]) as BenchOptions;
+  assert.equal(d.scenario, "idle");
+  assert.equal(d.warmupS, 10);
+  assert.equal(d.durationS, 20);
+  assert.equal(d.partitions, 10_000);
+  assert.equal(d.replication, 3);
+  const given = parseBenchArgs(["--scenario", "idle", "--partitions", "50", "--warmup", "2", "--duration", "3"]) as BenchOptions;
+  assert.deepEqual([given.warmupS, given.durationS, given.partitions], [2, 3, 50]);
+  const other = parseBenchArgs(["--scenario", "latency"]) as BenchOptions;
+  assert.deepEqual([other.warmupS, other.durationS], [2, 10], "the other scenarios keep 2 s and 10 s");
+  for (const option of ["--producers", "--record-bytes", "--in-flight", "--rate", "--records", "--consumers", "--linger-ms"]) {
+    assert.throws(
+      () => parseBenchArgs(["--scenario", "idle", option, "2"]),
+      (e: Error) => e instanceof BenchUsageError && e.message === `${option} does not apply to --scenario idle (it puts no load on the cluster)`,
+      option,
+    );
+  }
+  assert.throws(() => parseBenchArgs(["--scenario", "idle", "--partitions", "10001"]), /--partitions must be a number from 1 to 10000, got "10001"/);
+  assert.throws(() => parseBenchArgs(["--scenario", "idle", "--sweep", "partitions"]), /--scenario does not apply to --sweep/);
+});
+
+test("the benchmark's partitions bound is the controller's limit per topic", () => {
+  assert.equal(DIMENSION_BOUNDS.partitions.max, PARTITIONS_MAX);
+});
+
+function topicOf(partitions: Array<[replicas: number[], leader: number, term: number]>): TopicInfo {
+  return {
+    name: "t", id: 1, replicationFactor: 3, maxRecordBytes: 1024,
+    partitions: partitions.map(([replicas, leader, leaderTerm], partition) => ({ partition, replicas, leader, inSync: replicas, leaderTerm, logStartOffset: 0, highWatermark: 0 })),
+  };
+}
+
+test("idle: replicas per node, partitions re-elected, CPU per 1,000 replicas", () => {
+  const before = topicOf([[[1, 2, 3], 1, 2], [[2, 3, 1], 2, 2], [[3, 1], 3, 2], [[1, 2], 1, 2]]);
+  assert.deepEqual([...replicasByNode(before)].sort(), [[1, 4], [2, 3], [3, 3]]);
+  assert.equal(partitionsReelected(before, before), 0);
+  const after = topicOf([[[1, 2, 3], 1, 2], [[2, 3, 1], 3, 3], [[3, 1], 3, 3], [[1, 2], 0, 2]]);
+  assert.equal(partitionsReelected(before, after), 3, "a new leader, a new term, an unknown leader");
+  const usage = (id: number, cpuPct: number): ProcUsage => ({ label: `node-${id}`, pid: 100 + id, cpuPct, rssMeanMiB: 1, rssMaxMiB: 1, diskWriteMBps: 0, threadsCpuPct: {}, samples: 3 });
+  const delay = { seconds: 3, meanMs: 0.123, p99MaxMs: 4.5678, maxMs: 12 };
+  const nodes = idleNodes([usage(1, 12.34), usage(2, 5), usage(4, 1)], new Map([[1, 10_000], [2, 500]]), (pid) => (pid === 101 ? delay : undefined));
+  assert.deepEqual(nodes, [
+    { id: 1, partitionReplicas: 10_000, cpuPctPer1000Replicas: 1.234, loopDelayMs: { seconds: 3, meanMs: 0.12, p99MaxMs: 4.57, maxMs: 12 } },
+    { id: 2, partitionReplicas: 500, cpuPctPer1000Replicas: 10, loopDelayMs: undefined },
+    { id: 4, partitionReplicas: 0, cpuPctPer1000Replicas: NaN, loopDelayMs: undefined },
+  ]);
+});
+
+test("idle: loop delay from the probe's lines, beyond the timer interval, within the window", () => {
+  const r = LOOP_DELAY_RESOLUTION_MS;
+  const line = (atMs: number, count: number, meanMs: number, p99Ms: number, maxMs: number): LoopDelayLine => ({ atMs, count, meanMs, p50Ms: meanMs, p99Ms, maxMs });
+  const lines = [line(1000, 50, r + 9, r + 90, r + 99), line(2000, 50, r + 1, r + 2, r + 3), line(3000, 25, r + 4, r + 8, r + 30), line(4000, 0, NaN, 0, 0), line(5000, 50, r + 50, r + 50, r + 50)];
+  const s = summarizeLoopDelay(lines, 1000, 4000)!;
+  assert.equal(s.seconds, 2, "the lines of (1000, 4000], an empty second left out");
+  assert.ok(Math.abs(s.meanMs - 2) < 1e-9, `count-weighted mean ${s.meanMs}`);
+  assert.equal(s.p99MaxMs, 8);
+  assert.equal(s.maxMs, 30);
+  assert.equal(summarizeLoopDelay([line(1000, 50, r - 1, r - 0.5, r - 0.1)], 0, 1000)?.maxMs, 0, "a timer that fired early is no delay");
+  assert.equal(summarizeLoopDelay(lines, 5000, 6000), undefined);
+  const dir = mkdtempSync(join(tmpdir(), "raftmq-loop-delay-test-"));
+  try {
+    writeFileSync(loopDelayFile(dir, 42), lines.map((l) => JSON.stringify(l)).join("\n") + "\n{\"atMs\": 60");
+    assert.deepEqual(readLoopDelay(dir, 42, 1000, 4000), s, "a line cut short is skipped");
+    assert.equal(readLoopDelay(dir, 43, 0, 10_000), undefined, "no file");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("formatTable: the idle report shows replicas, CPU and RSS per node and CPU per 1,000 replicas", () => {
+  const base = benchResult({ recordsPerS: 0, mbPerS: 0, p50Ms: NaN, p99Ms: NaN, otherPct: 25 });
+  const r: BenchResult = {
+    ...base,
+    scenario: "idle",
+    settings: { ...base.settings, partitions: 10_000, warmupS: 10, durationS: 20, producers: 0, inFlight: 0, batchRecordsMax: 0 },
+    idle: {
+      topic: "bench-idle-1",
+      leadersElectedS: 95.3,
+      replicasInSyncS: 101.25,
+      partitionsReelected: 2,
+      loopDelayResolutionMs: LOOP_DELAY_RESOLUTION_MS,
+      nodes: [1, 2, 3].map((id) => ({ id, partitionReplicas: 10_000, cpuPctPer1000Replicas: (50 + id) / 10, loopDelayMs: id === 3 ? undefined : { seconds: 20, meanMs: 0.5, p99MaxMs: 7.25, maxMs: 31 } })),
+    },
+  };
+  const table = formatTable(r);
+  assert.match(table, /^raftmq bench: scenario idle \(no load\); 3 nodes; topic bench-idle-1 of 10,000 partitions x 3 replicas; 20 s measured after 10 s warm-up$/m);
+  assert.match(table, /after the topic was created: every partition had a leader at 95\.3 s, every replica in sync at 101\.3 s;/);
+  assert.match(table, /^node 1\s+10,000\s+2\s+51\.0\s+5\.10\s+180\.0\s+191\.0\s+0\.5\s+7\.3\s+31\.0$/m);
+  assert.match(table, /^node 3\s+10,000\s+2\s+53\.0\s+5\.30\s+180\.0\s+193\.0\s+-\s+-\s+-$/m);
+  assert.match(table, /^node 2: idle CPU per 1,000 replicas: 5\.20% of a core$/m);
+  assert.match(table, /^other processes\s+25\.0$/m);
+  assert.match(table, /warning: other processes took 25% of a core/);
+  assert.match(table, /warning: 2 partitions got a new leader or term during the measurement/);
+  assert.doesNotMatch(table, /records\/s/);
 });

@@ -8,6 +8,9 @@
  * CPU and RSS per node (sampled from /proc once a second). Progress goes to stderr once a second;
  * the result goes to stdout (a table, or JSON with --json) and always to a JSON file.
  *
+ * `--scenario idle` puts no load on the cluster at all: it reports what hosting the topic's
+ * partitions costs each node (CPU, RSS, event-loop delay, CPU per 1,000 partition replicas).
+ *
  * `--sweep DIM` (sweep.ts) runs one throughput run per value of record size, partition count or
  * producer count, each on a fresh cluster, and writes every point as JSON plus an SVG chart
  * (chart.ts) of throughput and latency against the dimension.

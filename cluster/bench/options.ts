@@ -1,13 +1,31 @@
 /**
- * The benchmark's command line: `npm run bench -- [--scenario throughput|latency] [options]`, or
+ * The benchmark's command line: `npm run bench -- [--scenario NAME] [options]`, or
  * `npm run bench -- --sweep record-bytes|partitions|producers|all [--values A,B,C] [options]`,
  * parsed with node:util parseArgs into a validated BenchOptions. Every bound is checked here, with
  * an error naming the option, before any process starts.
  */
 import { parseArgs } from "node:util";
 
-export const SCENARIOS = ["throughput", "latency", "consume", "e2e"] as const;
+export const SCENARIOS = ["throughput", "latency", "consume", "e2e", "idle"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+
+/**
+ * --warmup and --duration when not given, in seconds. `idle` warms up longer: the topic's
+ * creation traffic and its elections (10,000 partitions are 30,000 Raft groups on 3 nodes) must
+ * be over before an idle cluster is measured.
+ */
+export const SCENARIO_PHASES_S: Readonly<Record<ScenarioName, { readonly warmupS: number; readonly durationS: number }>> = {
+  throughput: { warmupS: 2, durationS: 10 },
+  latency: { warmupS: 2, durationS: 10 },
+  consume: { warmupS: 2, durationS: 10 },
+  e2e: { warmupS: 2, durationS: 10 },
+  idle: { warmupS: 10, durationS: 20 },
+};
+
+/** Options that shape a load; `idle` puts no load on the cluster and refuses them. */
+const LOAD_OPTIONS = [
+  "record-bytes", "producers", "in-flight", "in-flight-bytes", "linger-ms", "batch-records", "records", "consumers", "rate", "prefetch-records", "prefetch-bytes",
+] as const;
 
 /** The dimensions a sweep can vary, named as their options (without the dashes). */
 export const SWEEP_DIMENSIONS = ["record-bytes", "partitions", "producers"] as const;
@@ -20,8 +38,12 @@ export const SWEEP_DEFAULT_VALUES: Readonly<Record<SweepDimension, readonly numb
   producers: [1, 2, 4, 8],
 };
 
-/** Bounds of each dimension, the same whether given as a fixed option or as sweep points. */
-const DIMENSION_BOUNDS: Readonly<Record<SweepDimension, { readonly min: number; readonly max: number }>> = {
+/**
+ * Bounds of each dimension, the same whether given as a fixed option or as sweep points. The
+ * partitions bound is the controller's limit per topic (PARTITIONS_MAX, src/controller/frontend.ts;
+ * a test checks they agree).
+ */
+export const DIMENSION_BOUNDS: Readonly<Record<SweepDimension, { readonly min: number; readonly max: number }>> = {
   "record-bytes": { min: 1, max: 1024 * 1024 - 1024 },
   partitions: { min: 1, max: 10_000 },
   producers: { min: 1, max: 256 },
@@ -106,16 +128,20 @@ export class BenchUsageError extends Error {
 export const USAGE = `Usage: npm run bench -- [options]
 
 Starts its own local raftmq cluster on loopback (3 nodes), creates a topic, produces records and
-reports throughput, produce-acknowledgement latency, and CPU and RSS per node.
+reports throughput, produce-acknowledgement latency, and CPU and RSS per node (--scenario idle:
+no records at all, the cost of hosting the topic's partitions).
 
   --scenario NAME       throughput (default): N producers, many records in flight, batching
                         latency: one record in flight, no batching
                         consume: pre-load --records records, then consume them with one group
                         e2e: produce at --rate while a group consumes; send-to-delivery latency
-  --duration S          measured seconds, after the warm-up (default 10)
-  --warmup S            warm-up seconds, not measured (default 2)
+                        idle: no load at all; CPU, RSS and event-loop delay of the nodes
+                        hosting --partitions partitions (10000 x 3 replicas on 3 nodes:
+                        10,000 replicas per node)
+  --duration S          measured seconds, after the warm-up (default 10; idle 20)
+  --warmup S            warm-up seconds, not measured (default 2; idle 10)
   --record-bytes N      body bytes per record, random (default 1024)
-  --partitions N        partitions of the topic (default 6)
+  --partitions N        partitions of the topic (default 6, at most 10000: the controller's limit)
   --replication N       replicas per partition (default 3)
   --nodes N             nodes of the local cluster (default 3)
   --producers N         concurrent producers, each its own client (default 4; throughput)
@@ -157,8 +183,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
     tokens: true,
     options: {
       scenario: { type: "string" },
-      duration: { type: "string", default: "10" },
-      warmup: { type: "string", default: "2" },
+      duration: { type: "string" },
+      warmup: { type: "string" },
       "record-bytes": { type: "string", default: "1024" },
       partitions: { type: "string", default: "6" },
       replication: { type: "string", default: "3" },
@@ -191,11 +217,17 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
   if (!(SCENARIOS as readonly string[]).includes(scenario)) {
     throw new BenchUsageError(`--scenario must be one of ${SCENARIOS.join(", ")}, got "${scenario}"`);
   }
+  const given = new Set(tokens.flatMap((t) => (t.kind === "option" ? [t.name] : [])));
+  const phases = SCENARIO_PHASES_S[scenario as ScenarioName];
+  if (scenario === "idle") {
+    const load = LOAD_OPTIONS.find((name) => given.has(name));
+    if (load !== undefined) throw new BenchUsageError(`--${load} does not apply to --scenario idle (it puts no load on the cluster)`);
+  }
   const nodes = int(values.nodes, "--nodes", 1, 9);
   const options: BenchOptions = {
     scenario: scenario as ScenarioName,
-    durationS: num(values.duration, "--duration", 1, 3600),
-    warmupS: num(values.warmup, "--warmup", 0, 600),
+    durationS: num(values.duration ?? String(phases.durationS), "--duration", 1, 3600),
+    warmupS: num(values.warmup ?? String(phases.warmupS), "--warmup", 0, 600),
     recordBytes: dimension(values["record-bytes"], "record-bytes"),
     partitions: dimension(values.partitions, "partitions"),
     replication: int(values.replication, "--replication", 1, nodes),
@@ -220,7 +252,6 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | "help" {
   if (!["trace", "debug", "info", "warn", "error", "fatal", "silent"].includes(options.logLevel)) {
     throw new BenchUsageError(`--log-level must be trace, debug, info, warn, error, fatal or silent, got "${options.logLevel}"`);
   }
-  const given = new Set(tokens.flatMap((t) => (t.kind === "option" ? [t.name] : [])));
   const sweep = parseSweep(values, given);
   return sweep === undefined ? options : { ...options, sweep };
 }

@@ -6,7 +6,9 @@
 import { writeFileSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem, type } from "node:os";
 import { join } from "node:path";
+import type { TopicInfo } from "../../src/client/index.js";
 import type { LatencySummary } from "./latency-histogram.js";
+import type { LoopDelaySummary } from "./loop-delay.js";
 import type { BenchOptions, ScenarioName, SweepDimension } from "./options.js";
 import type { ProduceLoadSettings } from "./produce-load.js";
 import type { ProcUsage } from "./proc-stats.js";
@@ -72,6 +74,11 @@ export interface BenchResult {
     readonly endToEndMs?: LatencySummary;
     readonly undelivered?: number;
   };
+  /**
+   * idle scenario: no load; what hosting the topic's partitions costs. `result` then holds zeros
+   * (no record is sent) and `nodes` the CPU and RSS over the measurement.
+   */
+  readonly idle?: IdleResult;
   readonly nodes: readonly NodeUsage[];
   readonly loadGenerator: { readonly pid: number; readonly cpuPct: number; readonly rssMeanMiB: number; readonly rssMaxMiB: number };
   /**
@@ -82,6 +89,33 @@ export interface BenchResult {
   readonly machineCpu: { readonly totalPct: number; readonly otherPct: number };
   /** Where the nodes' CPU profiles went, if --cpu-prof was given. */
   readonly cpuProfDir: string | undefined;
+}
+
+/** The idle scenario's own figures (BenchResult.idle). */
+export interface IdleResult {
+  readonly topic: string;
+  /** Seconds from the CreateTopic call until every partition had a leader. */
+  readonly leadersElectedS: number;
+  /** Seconds from the CreateTopic call until every replica was in sync (every node had created its replicas); the warm-up starts then. */
+  readonly replicasInSyncS: number;
+  /**
+   * Partitions whose leader or leader term changed between the start and the end of the
+   * measurement: elections while "idle" (0 expected; more means the figures include elections).
+   */
+  readonly partitionsReelected: number;
+  /** The timer interval of the event-loop delay probe, in ms (see loop-delay.ts). */
+  readonly loopDelayResolutionMs: number;
+  readonly nodes: readonly IdleNode[];
+}
+
+export interface IdleNode {
+  readonly id: number;
+  /** Partitions of the topic with a replica on this node (from the metadata's replica lists). */
+  readonly partitionReplicas: number;
+  /** The node's CPU (NodeUsage.cpuPct) per 1,000 of its partition replicas, in percent of one core. */
+  readonly cpuPctPer1000Replicas: number;
+  /** Event-loop delay beyond the probe's timer interval, over the measurement; undefined if the probe wrote nothing. */
+  readonly loopDelayMs: LoopDelaySummary | undefined;
 }
 
 /** One point of a sweep: the swept dimension at `value`, every other option fixed. */
@@ -169,7 +203,7 @@ export function writeResult(path: string, result: BenchResult | SweepResult): vo
 
 export function nodeUsages(usage: readonly ProcUsage[], leaders: ReadonlyMap<number, number>): NodeUsage[] {
   return usage.map((u) => {
-    const id = Number(u.label.replace(/^node-/, ""));
+    const id = nodeIdOf(u);
     return {
       id,
       pid: u.pid,
@@ -183,8 +217,51 @@ export function nodeUsages(usage: readonly ProcUsage[], leaders: ReadonlyMap<num
   });
 }
 
+/** Partitions of `topic` that have a replica on each node, by node id. */
+export function replicasByNode(topic: TopicInfo): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const p of topic.partitions) for (const id of p.replicas) counts.set(id, (counts.get(id) ?? 0) + 1);
+  return counts;
+}
+
+/** Partitions of `before` whose leader or leader term is different (or unknown) in `after`: the elections in between. */
+export function partitionsReelected(before: TopicInfo, after: TopicInfo): number {
+  const then = new Map(before.partitions.map((p) => [p.partition, p]));
+  return after.partitions.filter((p) => {
+    const b = then.get(p.partition);
+    return b === undefined || p.leader !== b.leader || p.leaderTerm !== b.leaderTerm;
+  }).length;
+}
+
+/**
+ * The idle figures of each node (`usage`: the nodes' samples, labelled node-ID): its replicas,
+ * its CPU per 1,000 of them (from the unrounded CPU), its event-loop delay.
+ */
+export function idleNodes(
+  usage: readonly ProcUsage[],
+  replicas: ReadonlyMap<number, number>,
+  loopDelayOf: (pid: number) => LoopDelaySummary | undefined,
+): IdleNode[] {
+  return usage.map((u) => {
+    const id = nodeIdOf(u);
+    const partitionReplicas = replicas.get(id) ?? 0;
+    const d = loopDelayOf(u.pid);
+    return {
+      id,
+      partitionReplicas,
+      cpuPctPer1000Replicas: partitionReplicas > 0 ? round((u.cpuPct * 1000) / partitionReplicas, 3) : NaN,
+      loopDelayMs: d === undefined ? undefined : { seconds: d.seconds, meanMs: round(d.meanMs, 2), p99MaxMs: round(d.p99MaxMs, 2), maxMs: round(d.maxMs, 2) },
+    };
+  });
+}
+
+function nodeIdOf(u: ProcUsage): number {
+  return Number(u.label.replace(/^node-/, ""));
+}
+
 /** The human-readable report. */
 export function formatTable(r: BenchResult): string {
+  if (r.idle !== undefined) return formatIdleTable(r, r.idle);
   const s = r.settings;
   const l = r.result.latencyMs;
   const lines = [
@@ -202,6 +279,49 @@ export function formatTable(r: BenchResult): string {
     ),
     ...consumeLines(r),
     "",
+    ...processLines(r),
+  ];
+  if (r.result.firstError !== undefined) lines.push("", `first error: ${r.result.firstError}`);
+  return lines.join("\n");
+}
+
+/** The idle scenario's report: replicas, CPU and RSS per node first, then the per-thread table. */
+function formatIdleTable(r: BenchResult, idle: IdleResult): string {
+  const s = r.settings;
+  const byId = new Map(idle.nodes.map((n) => [n.id, n]));
+  const delay = (n: IdleNode | undefined, pick: (d: LoopDelaySummary) => number): string => fmt(n?.loopDelayMs === undefined ? NaN : pick(n.loopDelayMs), 1);
+  const lines = [
+    `raftmq bench: scenario idle (no load); ${s.nodes} nodes; topic ${idle.topic} of ${fmt(s.partitions, 0)} partitions x ${s.replication} replicas; ` +
+      `${s.durationS} s measured after ${s.warmupS} s warm-up`,
+    `after the topic was created: every partition had a leader at ${fmt(idle.leadersElectedS, 1)} s, every replica in sync at ${fmt(idle.replicasInSyncS, 1)} s; ` +
+      `machine: ${r.machine.cpus} x ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB, ${r.machine.node}`,
+    "",
+    table(
+      ["node", "replicas", "leads", "CPU % of a core", "CPU % per 1,000 replicas", "RSS mean MiB", "RSS max MiB", "loop delay mean ms", "p99 ms", "max ms"],
+      r.nodes.map((n) => {
+        const i = byId.get(n.id);
+        return [
+          `node ${n.id}`, fmt(i?.partitionReplicas ?? NaN, 0), fmt(n.partitionLeaders, 0), fmt(n.cpuPct, 1), fmt(i?.cpuPctPer1000Replicas ?? NaN, 2),
+          fmt(n.rssMeanMiB, 1), fmt(n.rssMaxMiB, 1), delay(i, (d) => d.meanMs), delay(i, (d) => d.p99MaxMs), delay(i, (d) => d.maxMs),
+        ];
+      }),
+    ),
+    `(replicas and leads: partitions of the topic, from the metadata at the start of the measurement; loop delay: how late a ` +
+      `${idle.loopDelayResolutionMs} ms timer fired in the node, p99 of the worst second)`,
+    "",
+    ...idle.nodes.map((n) => `node ${n.id}: idle CPU per 1,000 replicas: ${fmt(n.cpuPctPer1000Replicas, 2)}% of a core`),
+    "",
+    ...processLines(r),
+  ];
+  if (idle.partitionsReelected > 0) {
+    lines.push("", `warning: ${idle.partitionsReelected} partitions got a new leader or term during the measurement: the cluster was not idle (lengthen --warmup?)`);
+  }
+  return lines.join("\n");
+}
+
+/** The per-process table (CPU by thread kind, RSS, disk writes), and the warning of a disturbed run. */
+function processLines(r: BenchResult): string[] {
+  const lines = [
     table(
       ["process", "pid", "leads", "CPU % of a core", "main", "compaction", "flush", "other", "RSS mean MiB", "RSS max MiB", "disk write MB/s"],
       [
@@ -220,8 +340,7 @@ export function formatTable(r: BenchResult): string {
   if (r.machineCpu.otherPct > OTHER_CPU_WARN_PCT) {
     lines.push("", `warning: other processes took ${fmt(r.machineCpu.otherPct, 0)}% of a core during the measurement; the figures are disturbed`);
   }
-  if (r.result.firstError !== undefined) lines.push("", `first error: ${r.result.firstError}`);
-  return lines.join("\n");
+  return lines;
 }
 
 /** The sweep's report: one row per point, then the warnings. */

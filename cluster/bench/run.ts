@@ -5,8 +5,9 @@
  *
  * Scenarios are loads with fixed shapes (see SCENARIO_LOADS): `throughput` (N producers, many
  * records in flight, batching), `latency` (one record in flight, one record per request),
- * `consume` (pre-load, then one consumer group) and `e2e` (a paced producer while a group
- * consumes). A new scenario is a new entry there.
+ * `consume` (pre-load, then one consumer group), `e2e` (a paced producer while a group
+ * consumes) and `idle` (no load: what hosting the partitions costs). A new scenario is a new
+ * entry there.
  *
  * Failure: a node that exits, a load that fails too often, or the caller's `stop` signal (Ctrl-C)
  * aborts the run; runBench() then rejects with the reason, after the cluster is stopped.
@@ -17,10 +18,11 @@ import { BenchCluster } from "./bench-cluster.js";
 import { GroupConsume, PacedProducer, preload } from "./consume-load.js";
 import { LatencyHistogram } from "./latency-histogram.js";
 import { inFlightOf, type BenchOptions, type ScenarioName } from "./options.js";
+import { LOOP_DELAY_RESOLUTION_MS } from "./loop-delay.js";
 import { PayloadPool } from "./payloads.js";
-import { ProcSampler } from "./proc-stats.js";
+import { ProcSampler, readProc } from "./proc-stats.js";
 import { ProduceLoad, ProduceMeter, type ProduceLoadSettings } from "./produce-load.js";
-import { fmt, fmtBytes, machineInfo, nodeUsages, round, type BenchResult } from "./report.js";
+import { fmt, fmtBytes, idleNodes, machineInfo, nodeUsages, partitionsReelected, replicasByNode, round, type BenchResult } from "./report.js";
 
 const SAMPLE_INTERVAL_MS = 1_000;
 const PROGRESS_INTERVAL_MS = 1_000;
@@ -28,6 +30,11 @@ const PROGRESS_INTERVAL_MS = 1_000;
 const ABORT_DRAIN_MS = 2_000;
 /** Above this many partitions, the start-up line counts each node's leaders instead of listing them. */
 const LEADERS_LISTED_MAX = 24;
+/**
+ * idle: the metadata is read this long before the measurement starts (within the warm-up), so
+ * that the node that answers (10,000 partitions to describe) is done with it when it starts.
+ */
+const IDLE_DESCRIBE_LEAD_MS = 1_000;
 
 /** The load each scenario puts on the cluster. */
 export const SCENARIO_LOADS: Record<ScenarioName, (o: BenchOptions) => ProduceLoadSettings> = {
@@ -38,6 +45,8 @@ export const SCENARIO_LOADS: Record<ScenarioName, (o: BenchOptions) => ProduceLo
   e2e: () => ({ producers: 1, inFlight: 0, lingerMs: 0, batchRecordsMax: 1000 }),
   // One record in flight, and a batch bound of one record: each Produce request carries one record.
   latency: () => ({ producers: 1, inFlight: 1, lingerMs: 0, batchRecordsMax: 1 }),
+  // No load at all.
+  idle: () => ({ producers: 0, inFlight: 0, lingerMs: 0, batchRecordsMax: 0 }),
 };
 
 const ACKS = "committed by Raft: fsynced on a quorum (2 of 3 replicas)";
@@ -62,6 +71,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
     logLevel: options.logLevel,
     execArgv,
     keepData: options.keepData,
+    loopDelayProbe: options.scenario === "idle",
     onUnexpectedExit: (id, code, signal) => {
       const tail = cluster.logTail(id).slice(-10).map((l) => `    | ${l}`).join("\n");
       abort.abort(new Error(`node ${id} exited during the benchmark (code ${code}, signal ${signal}); its last output:\n${tail}`));
@@ -74,20 +84,23 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
     await untilAborted(cluster.start(), abort.signal);
     const topicName = `bench-${options.scenario}-${process.pid}`;
     log(`creating topic ${topicName} (${options.partitions} partitions x ${options.replication} replicas) and waiting for its partition leaders`);
+    const createdAtMs = performance.now();
     const topic = await untilAborted(
       cluster.createTopic(topicName, options.partitions, options.replication, (w) =>
-        log(`waiting for partition leaders: ${w.led} of ${w.partitions} elected (${fmt(w.waitedMs / 1000, 0)} s of at most ${fmt(w.timeoutMs / 1000, 0)} s)`),
+        log(`waiting for partition leaders: ${w.done} of ${w.partitions} elected (${fmt(w.waitedMs / 1000, 0)} s of at most ${fmt(w.timeoutMs / 1000, 0)} s)`),
       ),
       abort.signal,
     );
-    log(`topic ${topicName}: ${options.partitions} partitions x ${options.replication} replicas; leaders ${describeLeaders(topic)}`);
+    const leadersElectedS = (performance.now() - createdAtMs) / 1000;
+    log(`topic ${topicName}: ${options.partitions} partitions x ${options.replication} replicas, all led after ${fmt(leadersElectedS, 1)} s; leaders ${describeLeaders(topic)}`);
     const settings = SCENARIO_LOADS[options.scenario](options);
     if (settings.inFlight < options.inFlight && (options.scenario === "throughput" || options.scenario === "consume")) {
       log(`in flight per producer: ${settings.inFlight} records of ${fmtBytes(options.recordBytes)} (--in-flight ${options.inFlight} scaled down to stay within --in-flight-bytes ${fmtBytes(options.inFlightBytesMax)})`);
     }
-    const run = { options, cluster, topic, startedAt, abort, log };
+    const run = { options, cluster, topic, leadersElectedS, startedAt, abort, log };
     return options.scenario === "consume" ? await runConsume(run)
       : options.scenario === "e2e" ? await runE2e(run)
+      : options.scenario === "idle" ? await runIdle(run)
       : await runProduce(run);
   } finally {
     ctx.stop.removeEventListener("abort", onStop);
@@ -101,6 +114,8 @@ interface Run {
   readonly options: BenchOptions;
   readonly cluster: BenchCluster;
   readonly topic: TopicInfo;
+  /** Seconds from the CreateTopic call until every partition had a leader. */
+  readonly leadersElectedS: number;
   readonly startedAt: Date;
   readonly abort: AbortController;
   readonly log: (line: string) => void;
@@ -254,6 +269,87 @@ async function runE2e({ options, cluster, topic, startedAt, abort, log }: Run): 
     if (!stopped) await Promise.race([producer.stop().catch(() => undefined), sleep(ABORT_DRAIN_MS)]);
     await Promise.race([group.close(), sleep(10_000)]);
   }
+}
+
+/**
+ * `idle`: no load at all. Waits until every replica is in sync (so every node has created its
+ * replicas), then warms up (ending with a fresh read of the metadata, for the leaders), samples
+ * the nodes for the duration, and reads the metadata again to count the partitions elected
+ * meanwhile.
+ */
+async function runIdle({ options, cluster, topic, leadersElectedS, startedAt, abort, log }: Run): Promise<BenchResult> {
+  log("waiting until every replica is in sync (every node has created its replicas)");
+  const syncFromMs = performance.now();
+  await untilAborted(
+    cluster.waitInSync(topic.name, options.partitions, (w) =>
+      log(`waiting for replicas: ${w.done} of ${w.partitions} partitions have every replica in sync (${fmt(w.waitedMs / 1000, 0)} s of at most ${fmt(w.timeoutMs / 1000, 0)} s)`),
+    ),
+    abort.signal,
+  );
+  const replicasInSyncS = leadersElectedS + (performance.now() - syncFromMs) / 1000;
+  const sampler = samplerOf(cluster);
+  const phase = { name: "warm-up" };
+  const progress = startIdleProgress(cluster, phase, log);
+  const describeLeadMs = Math.min(IDLE_DESCRIBE_LEAD_MS, options.warmupS * 1000);
+  try {
+    log(`warm-up: ${options.warmupS} s with no load, for the creation traffic and elections to end`);
+    await untilAborted(sleep(options.warmupS * 1000 - describeLeadMs), abort.signal);
+    const before = await untilAborted(cluster.describeTopic(topic.name), abort.signal);
+    await untilAborted(sleep(describeLeadMs), abort.signal);
+    log(`measuring for ${options.durationS} s; leaders ${describeLeaders(before)}`);
+    const fromMs = Date.now();
+    const fromPerfMs = performance.now();
+    phase.name = "measure";
+    sampler.start();
+    await untilAborted(sleep(options.durationS * 1000), abort.signal);
+    const usage = sampler.stop();
+    const machinePct = sampler.machineCpuPct();
+    const toMs = Date.now();
+    const seconds = (performance.now() - fromPerfMs) / 1000;
+    phase.name = "done";
+    const after = await untilAborted(cluster.describeTopic(topic.name), abort.signal);
+    const nodeUsage = usage.filter((u) => u.label !== "load-generator");
+    const result = assemble(options, startedAt, before, SCENARIO_LOADS.idle(options), usage, machinePct, {
+      records: 0,
+      bodyBytes: 0,
+      seconds: round(seconds, 3),
+      recordsPerS: 0,
+      mbPerS: 0,
+      latencyMs: roundLatency(new LatencyHistogram().summary()),
+      errors: 0,
+      firstError: undefined,
+    }, undefined);
+    return {
+      ...result,
+      idle: {
+        topic: topic.name,
+        leadersElectedS: round(leadersElectedS, 1),
+        replicasInSyncS: round(replicasInSyncS, 1),
+        partitionsReelected: partitionsReelected(before, after),
+        loopDelayResolutionMs: LOOP_DELAY_RESOLUTION_MS,
+        // The probes' lines written during the measurement (each covers the second before it).
+        nodes: idleNodes(nodeUsage, replicasByNode(before), (pid) => cluster.loopDelay(pid, fromMs, toMs)),
+      },
+    };
+  } finally {
+    clearInterval(progress);
+  }
+}
+
+/** idle: logs the phase and each node's CPU over the last second, once a second. */
+function startIdleProgress(cluster: BenchCluster, phase: { readonly name: string }, log: (line: string) => void): NodeJS.Timeout {
+  const t0 = performance.now();
+  const nodes = cluster.processes();
+  let last = nodes.map((n) => readProc(n.pid)?.cpuS ?? NaN);
+  let lastMs = t0;
+  return setInterval(() => {
+    const now = performance.now();
+    const cpuS = nodes.map((n) => readProc(n.pid)?.cpuS ?? NaN);
+    const pct = cpuS.map((s, i) => fmt((100 * (s - last[i]!) * 1000) / (now - lastMs), 1));
+    log(`${fmt((now - t0) / 1000, 0).padStart(3)} s  ${phase.name.padEnd(7)}  node CPU % of a core (${nodes.map((n) => n.id).join(" / ")}): ${pct.join(" / ")}`);
+    last = cpuS;
+    lastMs = now;
+  }, PROGRESS_INTERVAL_MS);
 }
 
 function samplerOf(cluster: BenchCluster): ProcSampler {
