@@ -359,6 +359,10 @@ class ClusterFaults implements FaultTarget {
     const file = files[f.pick % files.length]!;
     const damage = damageFile(file, f.how, this.random);
     this.history.record({ type: "ok", process: "harness", op: "fault", fault: "corrupt-file", detail: JSON.stringify({ node: id, file, damage }) });
+    // Cut off from its peers while it runs on the damaged store, the node cannot acknowledge
+    // anything, so putting the undamaged copy back afterwards loses nothing it promised. (A node
+    // that noticed the damage only after acknowledging writes could not go back to the copy.)
+    this.mesh().isolate(id);
     this.exits.expect(id);
     this.cluster.startNode(id);
     const refused = await within(this.cluster.exited(id), REFUSE_TIMEOUT_MS);
@@ -372,6 +376,7 @@ class ClusterFaults implements FaultTarget {
     }
     rmSync(node.dataDir, { recursive: true, force: true });
     renameSync(backup, node.dataDir);
+    this.mesh().heal();
     return this.restartNodes([id], f.kind);
   }
 

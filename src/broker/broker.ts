@@ -42,6 +42,8 @@ export { HEADER_KEY_BYTES_MAX, HEADERS_PER_RECORD_MAX, RECORD_ID_BYTES_MAX };
 export const PRODUCE_TIMEOUT_MS_DEFAULT = 10_000;
 export const FETCH_BYTES_MAX_DEFAULT = 1024 * 1024;
 export const FETCH_WAIT_MS_MAX = 30_000;
+/** How long a fetch beyond the log end waits for the leader to confirm its end (a new leader catching up). */
+const READ_POINT_TIMEOUT_MS = 2_000;
 export const BATCH_RECORDS_MAX = 100_000;
 /**
  * Largest stored batch (header and records, compressed or not); one Raft entry, so it must fit
@@ -217,6 +219,12 @@ export class Broker {
     const topic = this.topic(topicName);
     const partition = this.partition(topic, partitionNo);
     const state = this.leaderState(partition);
+    if (Number.isSafeInteger(offset) && offset > state.nextOffset) {
+      // A new leader may not have applied everything its predecessor committed (and served) yet:
+      // reach a linearizable read point before calling an offset beyond the end out of range.
+      await this.readPoint(partition.group, `${topicName}/${partitionNo}`);
+      this.leaderState(partition);
+    }
     if (!Number.isSafeInteger(offset) || offset < state.logStartOffset || offset > state.nextOffset) {
       throw new BrokerError(
         "OFFSET_OUT_OF_RANGE",
@@ -322,6 +330,16 @@ export class Broker {
   }
 
   /** The partition's local state if this node leads it; otherwise NOT_LEADER with the leader's address. */
+  /** Waits until this leader has applied everything committed before the call (ReadIndex); UNAVAILABLE when that takes too long. */
+  private async readPoint(group: GroupId, where: string): Promise<void> {
+    try {
+      await this.multiraft.readIndex(group, READ_POINT_TIMEOUT_MS);
+    } catch (e) {
+      if (e instanceof NotLeaderError) throw e;
+      throw new BrokerError("UNAVAILABLE", `partition ${where}: the leader could not confirm its log end in time (${e instanceof Error ? e.message : String(e)}); retry`, { cause: e });
+    }
+  }
+
   private leaderState(partition: PartitionRecord): PartitionState {
     const group: GroupId = partition.group;
     const status = this.multiraft.status(group);

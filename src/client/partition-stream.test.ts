@@ -133,3 +133,36 @@ test("a batch that does not decode drops the stream, which resubscribes from aft
   assert.equal(s.streams[1]!.writes[0]!.start?.offset, 2);
   s.stream.stop();
 });
+
+test("OFFSET_OUT_OF_RANGE from a leader whose end is before the position (a new leader catching up) never moves the position back", async () => {
+  const { Metadata, status } = await import("@grpc/grpc-js");
+  const s = setup(8);
+  let asked = 0;
+  const skips: [number, number][] = [];
+  (s.stream as unknown as { deps: { groups: GroupClient } }).deps.groups = {
+    partitionOffsetsAt: async () => {
+      asked++;
+      return { logStartOffset: 0, highWatermark: asked === 1 ? 5 : 8 };
+    },
+  } as unknown as GroupClient;
+  (s.stream as unknown as { handlers: { onSkip: (from: number, to: number) => void } }).handlers.onSkip = (from, to) => void skips.push([from, to]);
+  s.stream.start();
+  await tick();
+  const outOfRange = (): Error => {
+    const metadata = new Metadata();
+    metadata.set("raftmq-error-code", "OFFSET_OUT_OF_RANGE");
+    return Object.assign(new Error("out of range"), { code: status.OUT_OF_RANGE, details: "offset 8 is out of range", metadata });
+  };
+  s.streams[0]!.emit("error", outOfRange());
+  await tick();
+  await tick();
+  assert.equal(asked, 1, "asked the leader for its offsets");
+  assert.equal(s.streams.length, 1, "no new stream while the leader is behind");
+  s.clock.advance(5_000);
+  for (let i = 0; i < 5; i++) await tick();
+  const starts = s.streams.map((x) => x.writes[0]?.start?.offset);
+  assert.ok(starts.length >= 2, `resubscribed after a backoff (${starts.length} streams)`);
+  assert.ok(starts.every((o) => o === 8), `every subscription starts at 8, never before: ${starts.join(",")}`);
+  assert.deepEqual(skips, [], "nothing was skipped");
+  s.stream.stop();
+});

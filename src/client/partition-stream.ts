@@ -16,7 +16,7 @@ import type { Clock } from "../lib/clock.js";
 import { BrokerError } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import type { ServiceError } from "@grpc/grpc-js";
-import { errorFromGrpc } from "./errors.js";
+import { errorFromGrpc, UnavailableError } from "./errors.js";
 import type { ConsumeMessage, ConsumeStream, GroupChannels } from "./group-channels.js";
 import type { GroupClient } from "./groups.js";
 import { decodeBatches, fromWireRecord, type FetchedRecord } from "./records.js";
@@ -195,10 +195,18 @@ export class PartitionStream {
     try {
       const at = await this.deps.groups.partitionOffsetsAt(this.topic, this.partition);
       if (gen !== this.gen || this.stopped) return;
-      const next = Math.min(Math.max(this.position, at.logStartOffset), at.highWatermark);
-      this.deps.logger.warn({ partition: this.key, from: this.position, to: next }, "records were deleted by retention before they were read; skipping ahead");
-      this.handlers.onSkip?.(this.position, next);
-      this.position = next;
+      if (at.highWatermark < this.position) {
+        // A leader that has not caught up with what was already read here (a new leader still
+        // applying its log): never go back (that would deliver records again); try again later.
+        this.retry(gen, new UnavailableError(`the leader of ${this.key} reports its end at ${at.highWatermark}, before offset ${this.position} already read; waiting for it to catch up`));
+        return;
+      }
+      const next = Math.max(this.position, at.logStartOffset);
+      if (next > this.position) {
+        this.deps.logger.warn({ partition: this.key, from: this.position, to: next }, "records were deleted by retention before they were read; skipping ahead");
+        this.handlers.onSkip?.(this.position, next);
+        this.position = next;
+      }
       void this.connect();
     } catch (e) {
       this.retry(gen, e);
