@@ -32,7 +32,7 @@ async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-test("writes are acknowledged without reaching the inner engine, and reads see them (they write the queue out first)", async () => {
+test("writes are acknowledged without reaching the inner engine, and reads see them over it without writing them out", async () => {
   await withDir(async (dir) => {
     const inner = await openEngine(dir);
     const lossy = new LossyEngine(inner, { writeBackIntervalMs: HOUR_MS });
@@ -41,6 +41,10 @@ test("writes are acknowledged without reaching the inner engine, and reads see t
     assert.equal(lossy.queuedBatches, 2);
     assert.equal(await inner.get(Buffer.from("a2")), undefined, "not written");
     assert.equal((await lossy.get(Buffer.from("a2")))?.toString(), "y");
+    assert.equal(await lossy.get(Buffer.from("a1")), undefined, "a queued delete hides the queued put");
+    assert.equal(lossy.queuedBatches, 2, "reads do not write the queue out");
+    assert.deepEqual(await keys(lossy), ["a2=y", "a3=z"], "a scan sees the queue over the engine");
+    await lossy.writeBack();
     assert.equal(lossy.queuedBatches, 0);
     assert.deepEqual(await keys(inner), ["a2=y", "a3=z"], "written out in order");
     await lossy.write([put("b1", "1")], false);
@@ -124,7 +128,7 @@ test("a failed write-back fails every later call", async () => {
     const failing: Engine = { ...bindAll(inner), write: () => Promise.reject(new Error("disk full")) };
     const lossy = new LossyEngine(failing, { writeBackIntervalMs: HOUR_MS });
     await lossy.write([put("f1", "1")], true);
-    await assert.rejects(lossy.get(Buffer.from("f1")), /disk full/);
+    await assert.rejects(lossy.writeBack(), /disk full/);
     await assert.rejects(lossy.write([put("f2", "2")], true), /write-back of the lossy engine failed/);
     await assert.rejects(lossy.clear(range("a", "z")), /write-back of the lossy engine failed/);
     await lossy.close();
@@ -159,5 +163,23 @@ test("power-loss emulation (honourSync): a synced write makes every earlier writ
     } finally {
       await reopened.close();
     }
+  });
+});
+
+test("a scan lays the queue over the engine: queued puts replace or add pairs, queued deletes hide them, in order, reverse and limited", async () => {
+  await withDir(async (dir) => {
+    const inner = await openEngine(dir);
+    await inner.write([put("k1", "a"), put("k3", "a"), put("k5", "a")], true);
+    const lossy = new LossyEngine(inner, { writeBackIntervalMs: HOUR_MS });
+    await lossy.write([put("k2", "b"), del("k3"), put("k5", "b"), put("k6", "b")], false);
+    assert.deepEqual(await keys(lossy, "k", "l"), ["k1=a", "k2=b", "k5=b", "k6=b"]);
+    const reversed: string[] = [];
+    for await (const { key, value } of lossy.scan(range("k", "l"), { reverse: true, limit: 3 })) reversed.push(`${key.toString()}=${value.toString()}`);
+    assert.deepEqual(reversed, ["k6=b", "k5=b", "k2=b"]);
+    const limited: string[] = [];
+    for await (const { key } of lossy.scan(range("k", "l"), { limit: 2 })) limited.push(key.toString());
+    assert.deepEqual(limited, ["k1", "k2"]);
+    assert.equal(await inner.get(Buffer.from("k2")), undefined, "still only queued");
+    await lossy.close();
   });
 });

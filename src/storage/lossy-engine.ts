@@ -6,9 +6,10 @@
  * kill -9 therefore loses up to the last second of acknowledged writes — the chaos checker must
  * then report lost records.
  *
- * Reads (get, scan) and the other changes (clear, compactRange) first write the queue out, so the
- * store always reads back every earlier write, and writes and clears reach the inner engine in the
- * order they were made. close() writes the queue out. Bounded: one timer at a time (unref'd,
+ * Reads (get, scan) see the queue over the inner engine (an overlay), without writing it out: a
+ * busy store that reads all the time must lose what a power loss loses, not what a read happened
+ * to push to the OS. The other changes (clear, compactRange) first write the queue out, so that
+ * writes and clears reach the inner engine in the order they were made. close() writes it out. Bounded: one timer at a time (unref'd,
  * cancelled on close), and a queue over `queuedBytesMax` is written out before the next write is
  * acknowledged. A failed write-back fails every later call (what reached the disk is unknown).
  *
@@ -73,13 +74,52 @@ export class LossyEngine implements Engine {
   }
 
   async get(key: Buffer): Promise<Buffer | undefined> {
-    await this.writeBack();
+    this.checkUsable();
+    const pending = this.pendingIn({ gte: key, lt: Buffer.concat([key, Buffer.from([0])]) }).get(key.toString("latin1"));
+    if (pending !== undefined) return pending.type === "put" ? pending.value : undefined;
+    await this.changes;
     return this.inner.get(key);
   }
 
-  async *scan(range: KeyRange, options?: ScanOptions): AsyncGenerator<KeyValue, void, undefined> {
-    await this.writeBack();
-    yield* this.inner.scan(range, options);
+  /** The inner engine's pairs with the queued writes laid over them (as of the call), in key order. */
+  async *scan(range: KeyRange, options: ScanOptions = {}): AsyncGenerator<KeyValue, void, undefined> {
+    this.checkUsable();
+    const reverse = options.reverse ?? false;
+    const limit = options.limit ?? Infinity;
+    const pending = [...this.pendingIn(range).values()].sort((a, b) => Buffer.compare(a.key, b.key) * (reverse ? -1 : 1));
+    await this.changes;
+    const before = (a: Buffer, b: Buffer): boolean => (reverse ? Buffer.compare(a, b) > 0 : Buffer.compare(a, b) < 0);
+    let k = 0;
+    let yielded = 0;
+    const emit = function* (op: EngineOp): Generator<KeyValue> {
+      if (op.type === "put") {
+        yielded++;
+        yield { key: op.key, value: op.value };
+      }
+    };
+    for await (const kv of this.inner.scan(range, { reverse })) {
+      while (k < pending.length && yielded < limit && before(pending[k]!.key, kv.key)) yield* emit(pending[k++]!);
+      if (yielded >= limit) return;
+      if (k < pending.length && pending[k]!.key.equals(kv.key)) {
+        yield* emit(pending[k++]!); // the queued write replaces (or deletes) the stored pair
+      } else {
+        yielded++;
+        yield kv;
+      }
+      if (yielded >= limit) return;
+    }
+    while (k < pending.length && yielded < limit) yield* emit(pending[k++]!);
+  }
+
+  /** The last queued write of each key in `range` (latin1 key → op). */
+  private pendingIn(range: KeyRange): Map<string, EngineOp> {
+    const out = new Map<string, EngineOp>();
+    for (const batch of this.queue) {
+      for (const op of batch) {
+        if (Buffer.compare(op.key, range.gte) >= 0 && Buffer.compare(op.key, range.lt) < 0) out.set(op.key.toString("latin1"), op);
+      }
+    }
+    return out;
   }
 
   clear(range: KeyRange): Promise<void> {
