@@ -25,7 +25,7 @@ import { CONTROLS, runChaos, type Control, type RunReport } from "./run.js";
 const CONTROL_KINDS: Readonly<Record<Control, readonly FaultKind[]>> = {
   "lose-unsynced": ["kill-all", "kill-majority"],
   "ack-before-quorum": ["kill", "pause", "partition"],
-  "dedup-off": ["transfer", "kill", "kill-majority"],
+  "dedup-off": ["transfer", "kill"],
 };
 
 const SETTLE_MS = 5_000;
