@@ -19,7 +19,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { formatCheckResult } from "./checker.js";
 import { FAULT_KINDS, generateSchedule, type FaultKind } from "./faults.js";
-import { CONTROLS, runChaos, type Control, type RunReport } from "./run.js";
+import { CONTROLS, runChaos, SetupError, type Control, type RunReport } from "./run.js";
 
 /** Faults that reveal each planted bug (a control draws only from these). */
 const CONTROL_KINDS: Readonly<Record<Control, readonly FaultKind[]>> = {
@@ -91,7 +91,13 @@ async function main(): Promise<number> {
     try {
       report = await runChaos({ seed: runSeed, schedule, durationMs, dir, nodes, partitions, rate, control, powerLoss, log: (l) => console.log(`  [${runSeed} +${((Date.now() - t0) / 1000).toFixed(1)}s] ${l}`) });
     } catch (e) {
-      // The cluster did not recover (or the harness failed): a failed run, kept for diagnosis.
+      if (e instanceof SetupError) {
+        // Not a verdict on raftmq either way (a control that cannot start has caught nothing).
+        console.log(`run ${i + 1}/${runs} seed ${runSeed}: SETUP FAILED ${(e as Error).stack ?? String(e)}`);
+        console.log(`  data kept in ${dir}`);
+        return 2;
+      }
+      // The cluster did not recover: a failed run, kept for diagnosis.
       errored.push(runSeed);
       console.log(`run ${i + 1}/${runs} seed ${runSeed}: ERROR (a failed run) ${(e as Error).stack ?? String(e)}`);
       console.log(`  data kept in ${dir}; replay: ${replay}`);

@@ -71,11 +71,17 @@ const CATCH_UP_TIMEOUT_MS = 60_000;
 const DRAIN_TIMEOUT_MS = 120_000;
 const REFUSE_TIMEOUT_MS = 15_000;
 
+/** The run could not start (before any fault): a harness or environment problem, never a verdict. */
+export class SetupError extends Error {
+  override readonly name = "SetupError";
+}
+
 export async function runChaos(o: RunOptions): Promise<RunReport> {
   const t0 = Date.now();
   const log = o.log ?? (() => {});
   const n = o.nodes ?? 3;
   const partitions = o.partitions ?? 6;
+  rmSync(o.dir, { recursive: true, force: true }); // a fresh cluster every run
   mkdirSync(o.dir, { recursive: true });
   const historyFile = join(o.dir, "history.jsonl");
   const history = new HistoryWriter(historyFile);
@@ -99,13 +105,17 @@ export async function runChaos(o: RunOptions): Promise<RunReport> {
   let admin: RaftmqClient | undefined;
   let workload: Workload | undefined;
   try {
-    await cluster.waitHealthy(HEALTHY_TIMEOUT_MS);
-    admin = connect({ brokers: cluster.brokers() });
-    await admin.createTopic(TOPIC, { partitions, replicationFactor: Math.min(3, n) });
-    // A small topic with a short retention: its partitions compact and snapshot all the time, so
-    // snapshot writes and installs happen during the run. Not part of the history.
-    await admin.createTopic(RETAINED_TOPIC, { partitions: 2, replicationFactor: Math.min(3, n), retentionMs: 1_000 });
-    await waitLeaders(admin, TOPIC, partitions, HEALTHY_TIMEOUT_MS);
+    try {
+      await cluster.waitHealthy(HEALTHY_TIMEOUT_MS);
+      admin = connect({ brokers: cluster.brokers() });
+      await admin.createTopic(TOPIC, { partitions, replicationFactor: Math.min(3, n) });
+      // A small topic with a short retention: its partitions compact and snapshot all the time, so
+      // snapshot writes and installs happen during the run. Not part of the history.
+      await admin.createTopic(RETAINED_TOPIC, { partitions: 2, replicationFactor: Math.min(3, n), retentionMs: 1_000 });
+      await waitLeaders(admin, TOPIC, partitions, HEALTHY_TIMEOUT_MS);
+    } catch (e) {
+      throw new SetupError(`the run could not start: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
     log(`cluster up (${n} nodes, pids ${cluster.nodes.map((x) => x.pid).join(",")}); ${o.schedule.length} faults scheduled`);
 
     workload = new Workload({
