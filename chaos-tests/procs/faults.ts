@@ -149,13 +149,15 @@ export interface ScheduleOptions {
   readonly budgetMs: number;
   /** Kinds to draw from (default all). */
   readonly kinds?: readonly FaultKind[];
+  /** Quiet time after each healed fault. Default 300 to 3000 ms. */
+  readonly gapMsMin?: number;
   readonly gapMsMax?: number;
 }
 
 /** The fault commands of one schedule, drawn from `seed` (the same seed gives the same schedule). */
 export function generateSchedule(o: ScheduleOptions): FaultCommand[] {
   const kinds = o.kinds ?? FAULT_KINDS;
-  const gap = fc.integer({ min: 300, max: o.gapMsMax ?? 3_000 });
+  const gap = fc.integer({ min: o.gapMsMin ?? 300, max: Math.max(o.gapMsMin ?? 300, o.gapMsMax ?? 3_000) });
   const command = fc.oneof(...kinds.map((k) => fc.record({ fault: faultArbitraries[k], gapMs: gap }).map((s) => new FaultCommand(s))));
   const commands = fc.commands([command], { maxCommands: 200, size: "max" });
   const [sampled] = fc.sample(commands, { seed: o.seed, numRuns: 1 });
