@@ -127,9 +127,17 @@ export class LocalCluster {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`a cluster needs at least 1 node, got ${n}`);
     mkdirSync(resolve(options.dataDir), { recursive: true });
     const host = options.host ?? "127.0.0.1";
-    const ports = options.basePort !== undefined ? Array.from({ length: n }, (_, i) => options.basePort! + i) : await freePorts(host, n);
+    // The node ports stay held while the link proxies bind, so that the OS cannot hand one of
+    // them to a proxy (the proxies listen on ports of its choosing).
+    const held = options.basePort !== undefined ? [] : await listenAll(host, Array.from({ length: n }, () => 0));
+    const ports = options.basePort !== undefined ? Array.from({ length: n }, (_, i) => options.basePort! + i) : held.map((s) => (s.address() as AddressInfo).port);
     const addresses = ports.map((p) => `${host.includes(":") ? `[${host}]` : host}:${p}`);
-    const mesh = options.linkProxies === true ? await LinkMesh.start(new Map(addresses.map((a, i) => [i + 1, a])), { host }) : undefined;
+    let mesh: LinkMesh | undefined;
+    try {
+      mesh = options.linkProxies === true ? await LinkMesh.start(new Map(addresses.map((a, i) => [i + 1, a])), { host }) : undefined;
+    } finally {
+      await closeAll(held);
+    }
     const cluster = new LocalCluster(options, addresses, mesh);
     process.on("exit", cluster.exitHook);
     try {
