@@ -366,9 +366,12 @@ class ClusterFaults implements FaultTarget {
     const backup = `${node.dataDir}.undamaged`;
     rmSync(backup, { recursive: true, force: true });
     cpSync(node.dataDir, backup, { recursive: true });
-    const file = files[f.pick % files.length]!;
-    const damage = damageFile(file, f.how, this.random);
-    this.history.record({ type: "ok", process: "harness", op: "fault", fault: "corrupt-file", detail: JSON.stringify({ node: id, file, damage }) });
+    // Every table file is damaged: a file the store no longer uses (compacted away, not yet
+    // deleted) would be dropped at open without being read, so damaging only one could miss.
+    const damages = files.map((file) => `${file}: ${damageFile(file, f.how, this.random)}`);
+    const damage = damages.join("; ");
+    const file = `${files.length} table files`;
+    this.history.record({ type: "ok", process: "harness", op: "fault", fault: "corrupt-file", detail: JSON.stringify({ node: id, damages }) });
     // Cut off from its peers while it runs on the damaged store, the node cannot acknowledge
     // anything, so putting the undamaged copy back afterwards loses nothing it promised. (A node
     // that noticed the damage only after acknowledging writes could not go back to the copy.)
