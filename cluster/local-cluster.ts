@@ -396,7 +396,7 @@ function signalPid(pid: number, signal: NodeJS.Signals): void {
 }
 
 /** Whether `promise` settles within `ms`. */
-async function within(promise: Promise<void>, ms: number): Promise<boolean> {
+export async function within(promise: Promise<void>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
   try {

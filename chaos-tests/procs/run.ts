@@ -13,7 +13,7 @@ import { closeSync, cpSync, mkdirSync, openSync, readdirSync, readSync, renameSy
 import { join } from "node:path";
 import { connect, type RaftmqClient } from "../../src/client/index.js";
 import { SeededRandom, type Random } from "../../src/lib/random.js";
-import { startLocalCluster, type LocalCluster } from "../../cluster/local-cluster.js";
+import { startLocalCluster, within, type LocalCluster } from "../../cluster/local-cluster.js";
 import { checkHistory, type CheckResult } from "./checker.js";
 import { runSchedule, type Fault, type FaultCommand, type FaultTarget } from "./faults.js";
 import { HistoryWriter } from "./history.js";
@@ -512,16 +512,6 @@ async function endOffsets(client: RaftmqClient, partitions: number): Promise<Map
   const ends = new Map<number, number>();
   for (let p = 0; p < partitions; p++) ends.set(p, (await client.partitionOffsets(TOPIC, p)).highWatermark);
   return ends;
-}
-
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
-  try {
-    return await Promise.race([p.then(() => true), t]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
