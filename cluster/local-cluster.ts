@@ -22,6 +22,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { connect, type ClusterMetadata, type RaftmqClient } from "../src/client/index.js";
+import { NODE_RUNTIME_FLAGS } from "../src/server/runtime-flags.js";
 import { LinkMesh } from "./link-mesh.js";
 
 export interface LocalClusterOptions {
@@ -37,7 +38,7 @@ export interface LocalClusterOptions {
   readonly logLevel?: string;
   /** The script to run (its `node` command). Default: dist/src/cli/main.js. */
   readonly mainScript?: string;
-  /** Node.js flags before the script. Default ["--enable-source-maps"]. */
+  /** Node.js flags before the script. Default ["--enable-source-maps", ...NODE_RUNTIME_FLAGS]. */
   readonly execArgv?: readonly string[];
   /** Extra arguments after `node --id ... --data ...` (e.g. ["--election-ticks", "5"]). */
   readonly nodeArgs?: readonly string[];
@@ -253,7 +254,7 @@ export class LocalCluster {
     const peers = this.states.map((p) => `${p.id}=${p.address}`).join(",");
     mkdirSync(s.dataDir, { recursive: true });
     const args = [
-      ...(this.options.execArgv ?? ["--enable-source-maps"]),
+      ...(this.options.execArgv ?? ["--enable-source-maps", ...NODE_RUNTIME_FLAGS]),
       this.options.mainScript ?? MAIN_SCRIPT_DEFAULT,
       "node", "--id", String(s.id), "--listen", s.address, "--peers", peers, "--data", s.dataDir,
       ...(this.mesh !== undefined ? ["--peer-routes", [...this.mesh.routesFor(s.id)].map(([id, a]) => `${id}=${a}`).join(",")] : []),

@@ -14,6 +14,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { TopicInfo } from "../../src/client/index.js";
+import { NODE_RUNTIME_FLAGS } from "../../src/server/runtime-flags.js";
 import { BenchCluster } from "./bench-cluster.js";
 import { GroupConsume, PacedProducer, preload } from "./consume-load.js";
 import { LatencyHistogram } from "./latency-histogram.js";
@@ -65,7 +66,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
   const onStop = (): void => abort.abort(ctx.stop.reason);
   if (ctx.stop.aborted) throw ctx.stop.reason as Error;
   ctx.stop.addEventListener("abort", onStop, { once: true });
-  const execArgv = ["--enable-source-maps", ...(options.cpuProfDir !== undefined ? ["--cpu-prof", "--cpu-prof-dir", options.cpuProfDir] : [])];
+  const execArgv = ["--enable-source-maps", ...NODE_RUNTIME_FLAGS, ...(options.cpuProfDir !== undefined ? ["--cpu-prof", "--cpu-prof-dir", options.cpuProfDir] : [])];
   const cluster = BenchCluster.create({
     nodes: options.nodes,
     logLevel: options.logLevel,
