@@ -116,6 +116,26 @@ export class GroupView implements GroupStorage, LogShape {
     return out;
   }
 
+  /**
+   * Entries [lo, hi) from the tail cache, at most maxBytes (at least one), or undefined when the
+   * cache cannot answer (lo before it, the view failed or is being changed): then read the disk.
+   * The tail holds only stored entries, so this is what a read of the disk would return.
+   */
+  cachedEntries(lo: LogIndex, hi: LogIndex, maxBytes: number): Entry[] | undefined {
+    if (this.failure !== undefined || this.changing || this.tail.length === 0) return undefined;
+    if (lo < this.tail.lo || lo <= this.snap.metadata.index) return undefined;
+    const to = Math.min(hi, this.tail.hi);
+    const out: Entry[] = [];
+    let size = 0;
+    for (let i = lo; i < to; i++) {
+      const e = this.tail.get(i);
+      size += entrySizeBytes(e);
+      if (out.length > 0 && size > maxBytes) break;
+      out.push(e);
+    }
+    return out;
+  }
+
   term(i: LogIndex): Term {
     this.checkUsable();
     const s = this.snap.metadata;

@@ -6,7 +6,7 @@ import type { RaftStore } from "../multiraft/ports.js";
 import { openEngine, type Engine } from "./engine.js";
 import { DataDirInUseError, StorageCorruptionError } from "./errors.js";
 import { entryKey, groupKey, GroupKeyKind, groupRange, parseGroupKey, termRunKey } from "./keys.js";
-import { LogUnavailableError } from "../raft/index.js";
+import { entrySizeBytes, LogUnavailableError } from "../raft/index.js";
 import { bootstrapWrite, ents, gw, rocksHarness, settle, shape, snap, SpyEngine } from "./testing/fixtures.js";
 import { raftStoreSuite } from "./testing/raft-store-suite.js";
 
@@ -116,6 +116,28 @@ describe("rocksdb store: reads racing a write", () => {
       assert.deepEqual(shape(store.storage(G).entries(2, 5, 1e9)), ["2:1", "3:1", "4:3"]);
     } finally {
       release();
+      await h.dispose();
+    }
+  });
+});
+
+describe("rocksdb store: consumer reads", () => {
+  test("a read within the tail cache is served from memory, a read before it from disk, with the same entries", async () => {
+    let spy: SpyEngine | undefined;
+    const h = await rocksHarness((e) => (spy = new SpyEngine(e)));
+    try {
+      // A cache of 2 entries' worth: 8..9 stay in memory, 2..7 are only on disk.
+      const store = await h.open({ cacheBytesPerGroup: 2 * entrySizeBytes(ents(9, 9, 2)[0]!) });
+      await store.write([bootstrapWrite(G)], true);
+      await store.write([gw(G, { entries: [...ents(2, 5, 1), ...ents(6, 9, 2)], hardState: { term: 2, vote: 1, commit: 9 } })], true);
+      const tailStart = 8;
+      const scans = spy!.scans;
+      assert.deepEqual(shape(await store.readEntries(G, tailStart, 10, 1e9)), shape(ents(tailStart, 9, 2)));
+      assert.deepEqual(shape(await store.readEntries(G, 9, 10, 1)), ["9:2"], "at least one entry, even above maxBytes");
+      assert.equal(spy!.scans, scans, "tail reads do not touch the disk");
+      assert.deepEqual(shape(await store.readEntries(G, 2, 10, 1e9)), ["2:1", "3:1", "4:1", "5:1", "6:2", "7:2", "8:2", "9:2"]);
+      assert.equal(spy!.scans, scans + 1, "a read before the tail goes to the disk");
+    } finally {
       await h.dispose();
     }
   });

@@ -139,6 +139,9 @@ export class RocksRaftStore implements RaftStore {
 
   readEntries(group: GroupId, lo: LogIndex, hi: LogIndex, maxBytes: number): Promise<Entry[]> {
     this.checkOpen();
+    // Consumers at the tail (the common case) read what was just written: serve it from memory.
+    const cached = this.views.get(group)?.cachedEntries(lo, hi, maxBytes);
+    if (cached !== undefined) return Promise.resolve(cached);
     return this.pending.track(this.readRange(group, lo, hi, maxBytes));
   }
 

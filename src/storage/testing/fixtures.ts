@@ -107,6 +107,8 @@ export async function memoryHarness(disk = new MemoryDisk()): Promise<StoreHarne
 /** An engine that records every write, and can fail writes or hold their completion back. */
 export class SpyEngine implements Engine {
   readonly writes: { ops: readonly EngineOp[]; sync: boolean }[] = [];
+  /** Scans started. */
+  scans = 0;
   failWrites: Error | undefined;
   /** While set, a write reaches the database but reports completion only once this resolves. */
   holdCompletion: Promise<void> | undefined;
@@ -133,6 +135,7 @@ export class SpyEngine implements Engine {
   }
 
   scan(range: KeyRange, options?: ScanOptions): AsyncGenerator<{ key: Buffer; value: Buffer }, void, undefined> {
+    this.scans++;
     return this.inner.scan(range, options);
   }
 
