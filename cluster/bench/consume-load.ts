@@ -179,6 +179,8 @@ export class PacedProducer {
   private t0 = 0;
   measureFromMs = Infinity;
   measureToMs = Infinity;
+  /** Produce acknowledgement latency (send() to its settling) of the records sent in the measure window. */
+  readonly ackLatency = new LatencyHistogram();
 
   constructor(brokers: readonly string[], private readonly topic: string, private readonly rate: number, private readonly tickMs: number, private readonly payloads: PayloadPool, private readonly onFatal: (e: Error) => void) {
     this.client = connect({ brokers });
@@ -195,9 +197,13 @@ export class PacedProducer {
     for (let i = 0; i < due; i++) {
       const now = performance.now();
       this.sent++;
-      if (now >= this.measureFromMs && now < this.measureToMs) this.sentMeasured++;
+      const measured = now >= this.measureFromMs && now < this.measureToMs;
+      if (measured) this.sentMeasured++;
       this.producer.send(this.topic, { body: this.payloads.take(), headers: { [SENT_HEADER]: encodeSentMs(now) } }).then(
-        () => void this.acked++,
+        () => {
+          this.acked++;
+          if (measured) this.ackLatency.recordMs(performance.now() - now);
+        },
         (e: unknown) => {
           this.errors++;
           this.firstError ??= e;

@@ -250,7 +250,7 @@ async function runE2e({ options, cluster, topic, startedAt, abort, log }: Run): 
       seconds: round(seconds, 3),
       recordsPerS: round(producer.sentMeasured / seconds, 1),
       mbPerS: round((producer.sentMeasured * options.recordBytes) / seconds / 1e6, 2),
-      latencyMs: roundLatency(new LatencyHistogram().summary()),
+      latencyMs: roundLatency(producer.ackLatency.summary()),
       errors: producer.errors,
       firstError: producer.firstError === undefined ? undefined : String(producer.firstError),
     }, {
