@@ -126,7 +126,6 @@ export function isExpired(r: { readonly ttlMs: number; readonly brokerTimestampM
   return r.ttlMs > 0 && r.brokerTimestampMs + r.ttlMs <= nowMs;
 }
 
-const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
 /** The encoded size of a record (what per-topic record limits apply to). */
@@ -154,20 +153,23 @@ export function encodeBatch(records: readonly ProducedRecord[], brokerTimestampM
     size += s;
     largest = Math.max(largest, s);
   }
-  const section = Buffer.allocUnsafe(size);
-  let o = 0;
-  for (const r of records) o = writeRecord(section, o, r);
-  if (o !== size) throw new Error(`record section size mismatch: wrote ${o}, expected ${size}`);
+  // The records are written once, in place after the header; a compressed payload replaces them
+  // only when it is smaller (then the batch is the header plus that payload).
+  let batch = Buffer.allocUnsafe(BATCH_HEADER_BYTES + size);
+  let o = BATCH_HEADER_BYTES;
+  for (const r of records) o = writeRecord(batch, o, r);
+  if (o !== BATCH_HEADER_BYTES + size) throw new Error(`record section size mismatch: wrote ${o - BATCH_HEADER_BYTES}, expected ${size}`);
   let codec = options.codec ?? CODEC_NONE;
-  let payload: Buffer = section;
   if (codec !== CODEC_NONE) {
-    payload = compress(codec, section);
-    if (payload.byteLength >= section.byteLength) {
+    const compressed = compress(codec, batch.subarray(BATCH_HEADER_BYTES));
+    if (compressed.byteLength < size) {
+      const smaller = Buffer.allocUnsafe(BATCH_HEADER_BYTES + compressed.byteLength);
+      compressed.copy(smaller, BATCH_HEADER_BYTES);
+      batch = smaller;
+    } else {
       codec = CODEC_NONE;
-      payload = section;
     }
   }
-  const batch = Buffer.allocUnsafe(BATCH_HEADER_BYTES + payload.byteLength);
   const p = options.producer ?? { producerId: 0, producerEpoch: 0, baseSequence: 0 };
   batch.writeUInt8(BATCH_MAGIC, 0);
   batch.writeUInt8(KIND_RECORDS, 1);
@@ -180,7 +182,6 @@ export function encodeBatch(records: readonly ProducedRecord[], brokerTimestampM
   writeU64(batch, 28, p.producerId);
   batch.writeUInt32BE(p.producerEpoch, 36);
   batch.writeUInt32BE(p.baseSequence, 40);
-  payload.copy(batch, BATCH_HEADER_BYTES);
   batch.writeUInt32BE(crc32c(batch.subarray(CRC_START)), 10);
   return batch;
 }
@@ -211,11 +212,12 @@ function writeRecord(buf: Buffer, start: number, r: ProducedRecord): number {
 }
 
 function writeString16(buf: Buffer, at: number, s: string, what: string): number {
-  const bytes = textEncoder.encode(s);
-  if (bytes.byteLength > 0xffff) throw new RangeError(`${what} is ${bytes.byteLength} bytes of UTF-8; the format carries at most 65535`);
-  const o = buf.writeUInt16BE(bytes.byteLength, at);
-  buf.set(bytes, o);
-  return o + bytes.byteLength;
+  if (s.length === 0) return buf.writeUInt16BE(0, at);
+  // `buf` was sized from Buffer.byteLength of every string, so the whole string fits.
+  const n = buf.write(s, at + 2, "utf8");
+  if (n > 0xffff) throw new RangeError(`${what} is ${n} bytes of UTF-8; the format carries at most 65535`);
+  buf.writeUInt16BE(n, at);
+  return at + 2 + n;
 }
 
 function writeBytes32(buf: Buffer, at: number, bytes: Uint8Array): number {
