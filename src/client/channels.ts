@@ -6,6 +6,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Clock } from "../lib/clock.js";
+import { STREAM_WINDOW_BYTES } from "../lib/flow-control.js";
 import { errorFromGrpc, ShuttingDownError } from "./errors.js";
 import { brokerClientConstructor } from "./proto.js";
 import type { BrokerMethod, BrokerMethods } from "./wire.js";
@@ -63,6 +64,7 @@ export class ChannelPool {
       client = new Ctor(address, grpc.credentials.createInsecure(), {
         "grpc.max_send_message_length": this.options.messageBytesMax,
         "grpc.max_receive_message_length": this.options.messageBytesMax,
+        "grpc-node.flow_control_window": STREAM_WINDOW_BYTES,
         "grpc.initial_reconnect_backoff_ms": this.options.reconnectBackoffInitialMs,
         "grpc.max_reconnect_backoff_ms": this.options.reconnectBackoffMaxMs,
       });

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import type { Clock } from "../lib/clock.js";
+import { STREAM_WINDOW_BYTES } from "../lib/flow-control.js";
 import { unaryCall, type UnaryMethod } from "./channels.js";
 import { ShuttingDownError } from "./errors.js";
 import { PROTO_LOADER_OPTIONS, type WireBatch, type WireRecord } from "./wire.js";
@@ -179,6 +180,7 @@ export class GroupChannels {
       client = new Ctor(address, grpc.credentials.createInsecure(), {
         "grpc.max_send_message_length": this.options.messageBytesMax,
         "grpc.max_receive_message_length": this.options.messageBytesMax,
+        "grpc-node.flow_control_window": STREAM_WINDOW_BYTES,
         "grpc.initial_reconnect_backoff_ms": 100,
         "grpc.max_reconnect_backoff_ms": 2_000,
       });

@@ -23,6 +23,7 @@ import { Broker } from "../broker/broker.js";
 import { BrokerPartitions, bootstrapIfNew } from "../broker/partition-manager.js";
 import { brokerServiceImplementation } from "./broker-service.js";
 import { consumerGroups, internalStateFactory } from "./consumer-groups.js";
+import { createGrpcServer } from "./grpc-server.js";
 import { createLogger } from "./logger.js";
 import { loadBrokerPackage, loadConsumerPackage } from "./protos.js";
 import { RealClock } from "./real-clock.js";
@@ -112,7 +113,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   });
 
   let accepting = true;
-  const server = new grpc.Server({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
+  const server = createGrpcServer({ "grpc.max_receive_message_length": 64 * 1024 * 1024 });
   const brokerPackage = loadBrokerPackage();
   server.addService(brokerPackage.service, brokerServiceImplementation({
     clusterId, nodeId, metadata, frontend, broker, controllerVoters: () => controllerVoters, accepting: () => accepting,
