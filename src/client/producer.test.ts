@@ -112,6 +112,26 @@ test("flush() sends open batches at once and waits for them; close() flushes and
   await assert.rejects(producer.send("t", { body: "d" }), ShuttingDownError);
 });
 
+test("flush() waits for the records sent before it, not for those sent after it", async (t) => {
+  const s = await setup(t);
+  const producer = producerOf(s, { lingerMs: 60_000 });
+  await producer.flush(); // nothing sent: resolves at once
+  let aSettled = false;
+  const a = producer.send("t", { body: "a" }).finally(() => (aSettled = true));
+  const flushed = producer.flush();
+  await settle(); // a's batch is on the wire
+  s.fake.failNext("Produce", { delayMs: 300 }); // the next batch, b's, is slow
+  let bSettled = false;
+  const b = producer.send("t", { body: "b" }).finally(() => (bSettled = true));
+  await flushed;
+  assert.equal(aSettled, true, "the flush waited for a");
+  assert.equal(bSettled, false, "the flush did not wait for b, sent after it");
+  assert.deepEqual(await a, { partition: 0, offset: 0 });
+  await producer.flush();
+  assert.equal(bSettled, true);
+  assert.deepEqual(await b, { partition: 0, offset: 1 });
+});
+
 test("one batch in flight per partition: a slow batch is not overtaken by the next", async (t) => {
   const s = await setup(t);
   const producer = producerOf(s, { lingerMs: 0, batchRecordsMax: 2 });

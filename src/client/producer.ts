@@ -74,6 +74,8 @@ interface Pending {
   readonly record: WireRecord;
   readonly bytes: number;
   readonly explicit: number | undefined;
+  /** The flush epoch it was sent in (see Producer.unsettled). */
+  readonly epoch: number;
   readonly resolve: (result: ProduceResult) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -111,8 +113,15 @@ export class Producer {
   /** Records waiting for their topic's partition count, per topic, in send() order. */
   private readonly unrouted = new Map<string, Pending[]>();
   private readonly queues = new Map<string, PartitionQueue>();
-  /** One settled-or-not marker per accepted record, for flush(). */
-  private readonly outstanding = new Set<Promise<void>>();
+  /**
+   * For flush(): records accepted and not yet settled, counted per flush epoch. Every flush() starts
+   * a new epoch and waits until no record of an earlier one is left. Epochs only grow, so the
+   * map's first key (insertion order) is the oldest epoch with unsettled records. A count per
+   * epoch keeps flush() off the hot path: no promise or set entry per record.
+   */
+  private readonly unsettled = new Map<number, number>();
+  private epoch = 0;
+  private readonly flushWaiters: { readonly epoch: number; readonly resolve: () => void }[] = [];
   /** Records accepted and not yet settled. Invariant: buffered <= bufferedRecordsMax. */
   private buffered = 0;
   private duplicates = 0;
@@ -172,23 +181,23 @@ export class Producer {
     } catch (error) {
       return Promise.reject(error);
     }
-    const promise = new Promise<ProduceResult>((resolve, reject) => {
-      this.enqueue(topic, { record: wire, bytes: wireRecordBytes(wire), explicit: options.partition, resolve, reject });
+    return new Promise<ProduceResult>((resolve, reject) => {
+      this.enqueue(topic, { record: wire, bytes: wireRecordBytes(wire), explicit: options.partition, epoch: this.epoch, resolve, reject });
     });
-    this.track(promise);
-    return promise;
   }
 
   /** Sends every open batch now and resolves once every record sent before this call has settled. */
   async flush(): Promise<void> {
     this.flushes++;
     try {
-      const waiting = [...this.outstanding];
+      const epoch = this.epoch++;
+      const settled = new Promise<void>((resolve) => this.flushWaiters.push({ epoch, resolve }));
+      this.resolveFlushes();
       for (const q of this.queues.values()) {
         this.seal(q);
         this.pump(q);
       }
-      await Promise.all(waiting);
+      await settled;
     } finally {
       this.flushes--;
     }
@@ -202,6 +211,7 @@ export class Producer {
 
   private enqueue(topic: string, pending: Pending): void {
     this.buffered++;
+    this.unsettled.set(pending.epoch, (this.unsettled.get(pending.epoch) ?? 0) + 1);
     const waiting = this.unrouted.get(topic);
     if (waiting !== undefined) {
       waiting.push(pending);
@@ -224,7 +234,7 @@ export class Producer {
     this.unrouted.delete(topic);
     const touched = new Set<PartitionQueue>();
     for (const p of waiting) {
-      if (count === undefined) this.settle(1, () => p.reject(failure));
+      if (count === undefined) this.settle([p], (w) => w.reject(failure));
       else this.place(topic, count, p, touched);
     }
     for (const q of touched) {
@@ -239,7 +249,7 @@ export class Producer {
       const error = Number.isInteger(partition) && partition >= 0
         ? new UnknownPartitionError(`topic "${topic}" has partitions 0 to ${count - 1}; there is no partition ${partition}`)
         : new InvalidArgumentError(`partition must be a non-negative integer, got ${partition}`);
-      this.settle(1, () => p.reject(error));
+      this.settle([p], (w) => w.reject(error));
       return;
     }
     const q = this.queueOf(topic, partition);
@@ -317,7 +327,7 @@ export class Producer {
     try {
       encoded = this.target.encode(records, this.compression, producer);
     } catch (error) {
-      this.settle(batch.waiters.length, () => batch.waiters.forEach((w) => w.reject(error)));
+      this.settle(batch.waiters, (w) => w.reject(error));
       this.pump(q);
       return;
     }
@@ -331,7 +341,7 @@ export class Producer {
     this.target.sendBatch(q.topic, q.partition, encoded, idempotent).then(
       ({ baseOffset, duplicate }) => {
         if (duplicate) this.duplicates++;
-        this.settle(batch.waiters.length, () => batch.waiters.forEach((w, i) => w.resolve({ partition: q.partition, offset: baseOffset + i })));
+        this.settle(batch.waiters, (w, i) => w.resolve({ partition: q.partition, offset: baseOffset + i }));
       },
       (error: unknown) => {
         if (idempotent) {
@@ -339,7 +349,7 @@ export class Producer {
           if (error instanceof BrokerError && error.code === "PRODUCER_FENCED") this.fenced ??= error;
           else this.sessionSpoiled = true;
         }
-        this.settle(batch.waiters.length, () => batch.waiters.forEach((w) => w.reject(error)));
+        this.settle(batch.waiters, (w) => w.reject(error));
       },
     ).finally(() => {
       q.sending = false;
@@ -375,13 +385,35 @@ export class Producer {
   /** Rejects every record waiting in `q` (sealed and open batches) with `error`. */
   private failQueued(q: PartitionQueue, error: unknown): void {
     this.seal(q);
-    for (const batch of q.sealed.splice(0)) this.settle(batch.waiters.length, () => batch.waiters.forEach((w) => w.reject(error)));
+    for (const batch of q.sealed.splice(0)) this.settle(batch.waiters, (w) => w.reject(error));
     if (!q.sending) this.queues.delete(`${q.topic}\u0000${q.partition}`);
   }
 
-  private settle(records: number, fn: () => void): void {
-    this.buffered -= records;
-    fn();
+  /** Settles `records` in order with `each`, and lets flush() know. */
+  private settle(records: readonly Pending[], each: (p: Pending, i: number) => void): void {
+    this.buffered -= records.length;
+    let drained = false;
+    for (let i = 0; i < records.length; i++) {
+      const p = records[i]!;
+      each(p, i);
+      const left = this.unsettled.get(p.epoch)! - 1;
+      if (left > 0) this.unsettled.set(p.epoch, left);
+      else drained = this.unsettled.delete(p.epoch);
+    }
+    if (drained) this.resolveFlushes();
+  }
+
+  /** Resolves the flushes whose records (those of earlier epochs) have all settled. */
+  private resolveFlushes(): void {
+    if (this.flushWaiters.length === 0) return;
+    const oldest = this.unsettled.keys().next();
+    const oldestUnsettled = oldest.done === true ? Infinity : oldest.value;
+    for (let i = this.flushWaiters.length - 1; i >= 0; i--) {
+      const w = this.flushWaiters[i]!;
+      if (w.epoch >= oldestUnsettled) continue;
+      this.flushWaiters.splice(i, 1);
+      w.resolve();
+    }
   }
 
   private queueOf(topic: string, partition: number): PartitionQueue {
@@ -392,15 +424,6 @@ export class Producer {
       this.queues.set(key, q);
     }
     return q;
-  }
-
-  /** Keeps a marker that settles with `promise`; it also marks the promise as handled. */
-  private track(promise: Promise<ProduceResult>): void {
-    const marker: Promise<void> = promise.then(
-      () => undefined,
-      () => undefined,
-    ).finally(() => this.outstanding.delete(marker));
-    this.outstanding.add(marker);
   }
 
   private validate(): void {
