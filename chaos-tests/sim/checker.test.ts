@@ -59,7 +59,7 @@ test("checker: two leaders in one term violate election safety, naming both node
 test("checker: a leader-only message from a second node in a term violates election safety", () => {
   const c = checkerWith([1, 2]);
   c.onLeader(1, 5);
-  const hb = { type: "heartbeat", from: 2, to: 3, term: 5, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, snapshot: undefined, context: "" } as const;
+  const hb = { type: "heartbeat", from: 2, to: 3, term: 5, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, snapshot: undefined, context: "", quiesce: false } as const;
   assertViolation("electionSafety", () => c.onSend(hb));
 });
 

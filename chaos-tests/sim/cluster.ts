@@ -65,6 +65,7 @@ export class Cluster {
     this.network = new Network(this.queue, this.random.fork(), this.trace, this.coverage, {
       deliver: (m) => this.deliver(m),
       undeliverable: (m, reason) => this.undeliverable(m, reason),
+      keepAlive: (from, to) => this.nodes.get(to)?.keepAliveFrom(from),
     }, opts);
     const voters = Array.from({ length: opts.size }, (_, i) => i + 1);
     for (const id of voters) {
@@ -145,6 +146,7 @@ export class Cluster {
       coverage: this.coverage,
       options: this.opts,
       send: (m) => this.send(m),
+      sendKeepAlive: (from, to) => this.network.sendKeepAlive(from, to),
       onConfApplied: (n, cc, index) => this.onConfApplied(n, cc, index),
       onLeader: (n, term) => this.onLeader(n, term),
       onVoteGranted: (n) => this.onVoteGranted(n),

@@ -45,6 +45,8 @@ export const COVERAGE_KEYS = [
   "leaderChurn",
   "hostSimple",
   "hostMultiraft",
+  "groupQuiesced",
+  "wokenBySilentLeader",
 ] as const;
 
 /** One coverage counter's name. */

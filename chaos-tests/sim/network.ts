@@ -10,6 +10,10 @@
  *  - partitions (see partition.ts), checked at delivery time, so a partition also catches the
  *    messages already on the wire. They stack until {@link Network.heal}.
  *
+ * Besides Raft messages, the network carries the hosts' node keep-alives (quiescence; see
+ * node.ts): after the usual latency, unless the weather drops them or a partition blocks them.
+ * Strikes do not touch them, and they are not traced (they would flood the trace).
+ *
  * Latencies and weather come from the network's own forked stream.
  */
 import type { NodeId } from "../../src/lib/ids.js";
@@ -41,6 +45,8 @@ export interface NetworkHooks {
   deliver(m: Message): boolean;
   /** `m` was lost to a partition or a down destination: the sender's transport would notice. */
   undeliverable(m: Message, reason: LossReason): void;
+  /** A keep-alive from `from` reached `to`. */
+  keepAlive(from: NodeId, to: NodeId): void;
 }
 
 /** Latency of a healthy network. */
@@ -110,6 +116,14 @@ export class Network {
       this.schedule(m, this.latency() + this.random.int(Math.max(1, w.delayMaxMs)));
       this.coverage.messageDuplicated++;
     }
+  }
+
+  /** Sends a node keep-alive (see the module comment). */
+  sendKeepAlive(from: NodeId, to: NodeId): void {
+    if (this.weather.dropRate > 0 && this.random.chance(this.weather.dropRate)) return;
+    this.queue.after(this.latency(), () => {
+      if (!this.isBlocked(from, to)) this.hooks.keepAlive(from, to);
+    });
   }
 
   /** Drops each in-flight message with probability `fraction` (choices drawn from `rnd`). Returns how many were dropped. */

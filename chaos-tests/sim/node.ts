@@ -23,6 +23,11 @@
  * messages the host already sent leave. A crash drops the RawNode, the state machine, pending
  * reads and unsynced writes; a restart rebuilds all of them from the durable disk alone.
  *
+ * With the core's `quiesce` knob, the node also runs the multiraft host's node liveness, the same
+ * code (src/multiraft/node-liveness.ts): every tick a keep-alive to each peer it sent nothing
+ * since the previous tick, and wake() for its quiesced group when the leader's node has been
+ * silent (no message, no keep-alive) for more than electionTicks ticks.
+ *
  * Host-contract checks (on unless a run turns them off to measure end-to-end detection): a vote
  * grant or an append acknowledgement leaves only once what it promises is durable, a leader's
  * commit index covers only entries durable on a quorum, and a leader commits by counting only
@@ -30,7 +35,9 @@
  */
 import type { LogIndex, NodeId, Term } from "../../src/lib/ids.js";
 import type { Random } from "../../src/lib/random.js";
+import { NodeLiveness } from "../../src/multiraft/node-liveness.js";
 import {
+  DEFAULT_ELECTION_TICKS,
   decodeConfChange,
   MemoryStorage,
   RawNode,
@@ -92,6 +99,8 @@ export interface NodeEnv {
   readonly options: NodeOptions;
   /** Hands a message to the network. */
   send(m: Message): void;
+  /** Hands a node keep-alive to the network (quiescence only). */
+  sendKeepAlive(from: NodeId, to: NodeId): void;
   /** The node applied a committed membership change. */
   onConfApplied(node: SimNode, cc: ConfChange, index: LogIndex): void;
   /** The node reported itself leader of `term` for the first time. */
@@ -123,6 +132,10 @@ export class SimNode {
   private inFlight: InFlightReady | undefined;
   private tickTimer: Timer | undefined;
   private pendingReads: ReadState[] = [];
+  /** The host's node liveness (quiescence only); volatile, rebuilt at every start. */
+  private liveness: NodeLiveness | undefined;
+  /** Whether the group was quiesced after the previous input (for coverage). */
+  private wasQuiesced = false;
   /** Leader term of the previous hand-out (0 if it was not a leader's), for the append-only check. */
   private leaderTermAtHandOut: Term = 0;
   private lastIndexHandedOut: LogIndex = 0;
@@ -196,6 +209,9 @@ export class SimNode {
     this.leaderTermAtHandOut = 0;
     this.lastIndexHandedOut = st.lastIndex;
     this.commitHandedOut = st.commit;
+    const { raft } = env.options;
+    this.liveness = raft.quiesce === true ? new NodeLiveness(raft.electionTicks ?? DEFAULT_ELECTION_TICKS) : undefined;
+    this.wasQuiesced = false;
     env.trace.event(env.queue.now, this.id, this.incarnation === 1 ? EventCode.start : EventCode.restart, hs.term, hs.commit, snap.metadata.index, this.storage.lastIndex(), () =>
       `from disk: term ${hs.term} vote ${hs.vote} commit ${hs.commit} snapshot ${snap.metadata.index} last ${this.storage.lastIndex()}`,
     );
@@ -207,6 +223,7 @@ export class SimNode {
     if (this.raw === undefined) return false;
     const unpersisted = this.inFlight !== undefined || this.handOutTimer !== undefined;
     this.raw = undefined;
+    this.liveness = undefined;
     this.handOutTimer = cancel(this.handOutTimer);
     if (this.inFlight !== undefined) this.inFlight.timer.cancelled = true;
     this.inFlight = undefined;
@@ -236,6 +253,7 @@ export class SimNode {
   step(m: Message): boolean {
     const raw = this.raw;
     if (raw === undefined) return false;
+    this.liveness?.onHeard(m.from);
     // The window where a leader could count its own entries before they are durable: an
     // acknowledgement arrives while the leader's own write of entries is still in flight.
     const watch = m.type === "appResp" && this.role === "leader" && this.env.options.contractChecks && this.ownLogWritePending();
@@ -247,6 +265,11 @@ export class SimNode {
     if (watch) this.checkCommitDurable(before);
     this.afterInput();
     return true;
+  }
+
+  /** A node keep-alive from `from` arrived: the host counts it as a sign of life. */
+  keepAliveFrom(from: NodeId): void {
+    if (this.raw !== undefined) this.liveness?.onHeard(from);
   }
 
   /** Proposes `text`; undefined if the node is down. */
@@ -365,14 +388,31 @@ export class SimNode {
     this.tickTimer = this.env.queue.after(delayMs, () => {
       this.scheduleTick(this.env.options.tickMs);
       if (this.raw === undefined) return;
+      if (this.liveness !== undefined) this.tickLiveness(this.liveness, this.raw);
       this.raw.tick();
       this.afterInput();
     });
   }
 
+  /** Node liveness at a tick, as multiraft's tick loop does it (see the module comment). */
+  private tickLiveness(liveness: NodeLiveness, raw: RawNode): void {
+    const { env } = this;
+    const { keepAlive, fellSilent } = liveness.tick();
+    for (const to of keepAlive) env.sendKeepAlive(this.id, to);
+    const lead = raw.softState().lead;
+    if (!raw.isQuiesced() || !fellSilent.includes(lead)) return;
+    raw.wake();
+    env.coverage.wokenBySilentLeader++;
+    env.trace.event(env.queue.now, this.id, EventCode.wake, lead, liveness.silentTicks(lead), 0, 0, () => `leader ${lead} silent for ${liveness.silentTicks(lead)} ticks`);
+  }
+
   private afterInput(): void {
     const raw = this.raw;
-    if (raw === undefined || this.handOutTimer !== undefined || this.inFlight !== undefined) return;
+    if (raw === undefined) return;
+    const quiesced = raw.isQuiesced();
+    if (quiesced && !this.wasQuiesced) this.env.coverage.groupQuiesced++;
+    this.wasQuiesced = quiesced;
+    if (this.handOutTimer !== undefined || this.inFlight !== undefined) return;
     if (!raw.hasReady()) return;
     this.handOutTimer = this.env.queue.after(0, () => {
       this.handOutTimer = undefined;
@@ -516,6 +556,7 @@ export class SimNode {
       if (m.type === "voteResp") this.env.checker.onVoteGrantSent(this.id, m.to, m.term, this.disk.durableHardState);
       else if (m.type === "appResp" && m.index > 0) this.env.checker.onAckSent(this.id, m.to, m.term, m.index, this.disk.acknowledgeable(m.index), this.disk.durableHardState.term);
     }
+    this.liveness?.onSent(m.to);
     this.env.send(m);
   }
 

@@ -52,6 +52,8 @@ export interface RaftKnobs {
   readonly maxUncommittedBytes?: number;
   readonly preVote?: boolean;
   readonly checkQuorum?: boolean;
+  /** Idle groups quiesce (production's setting); the hosts then model node liveness (node.ts). */
+  readonly quiesce?: boolean;
 }
 
 /** Upper bounds of network and disk latency, when a schedule changes them from the defaults. */
@@ -160,16 +162,20 @@ const baseKnobsArbitrary: fc.Arbitrary<RaftKnobs> = fc.oneof(
 );
 
 /**
- * Besides, 40% of the schedules send one entry per append (maxMsgBytes 1). Then a new leader
- * brings a lagging follower up to date entry by entry, and gets acknowledgements at indexes of
- * older terms above its commit index: the setting of the thesis's Figure 8 (§3.6.2), where only
- * the rule "commit by counting only entries of the current term" keeps a leader from committing
- * an entry that a later leader may overwrite. With larger appends the new leader's no-op rides
- * along and every acknowledgement lands in its own term.
+ * Besides, half the schedules quiesce idle groups (as production does), and 40% of the schedules
+ * send one entry per append (maxMsgBytes 1). Then a new leader brings a lagging follower up to
+ * date entry by entry, and gets acknowledgements at indexes of older terms above its commit
+ * index: the setting of the thesis's Figure 8 (§3.6.2), where only the rule "commit by counting
+ * only entries of the current term" keeps a leader from committing an entry that a later leader
+ * may overwrite. With larger appends the new leader's no-op rides along and every
+ * acknowledgement lands in its own term.
  */
 const knobsArbitrary: fc.Arbitrary<RaftKnobs> = fc
-  .tuple(baseKnobsArbitrary, fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: fc.constant(1), weight: 2 }))
-  .map(([k, maxMsgBytes]) => (maxMsgBytes === undefined ? k : { ...k, maxMsgBytes }));
+  .tuple(baseKnobsArbitrary, fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: fc.constant(1), weight: 2 }), fc.boolean())
+  .map(([k, maxMsgBytes, quiesce]) => {
+    const withQuiesce = quiesce ? { ...k, quiesce } : k;
+    return maxMsgBytes === undefined ? withQuiesce : { ...withQuiesce, maxMsgBytes };
+  });
 
 /** Mostly production's host model (see {@link HostModel}). */
 const hostArbitrary: fc.Arbitrary<HostModel> = fc.oneof({ arbitrary: fc.constant("multiraft" as const), weight: 3 }, { arbitrary: fc.constant("simple" as const), weight: 1 });

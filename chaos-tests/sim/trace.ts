@@ -79,6 +79,7 @@ export const EventCode = {
   reportUnreachable: 26,
   reportSnapshot: 27,
   campaign: 28,
+  wake: 29,
 } as const;
 /** One of the {@link EventCode} values. */
 export type EventCode = (typeof EventCode)[keyof typeof EventCode];

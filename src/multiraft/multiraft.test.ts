@@ -6,7 +6,7 @@ import { SeededRandom } from "../lib/random.js";
 import { RealClock } from "../server/real-clock.js";
 import { openMemoryRaftStore, type MemoryRaftStore } from "../storage/index.js";
 import { bootstrapSnapshot } from "../raft/storage.js";
-import type { Entry, Snapshot } from "../raft/index.js";
+import type { Entry, RaftConfig, Snapshot } from "../raft/index.js";
 import { MultiRaft, type GroupStateMachine } from "./multiraft.js";
 import { LoopbackHub } from "./testing/loopback-transport.js";
 import type { GroupWrite, RaftStore } from "./ports.js";
@@ -58,7 +58,14 @@ interface TestNode {
   readonly store: CountingStore;
 }
 
-async function startCluster(ids: readonly NodeId[], groups: readonly GroupId[]): Promise<{ nodes: TestNode[]; hub: LoopbackHub; close(): Promise<void> }> {
+const TICK_MS = 10;
+const ELECTION_TICKS = 10;
+
+async function startCluster(
+  ids: readonly NodeId[],
+  groups: readonly GroupId[],
+  raft: Partial<RaftConfig> = {},
+): Promise<{ nodes: TestNode[]; hub: LoopbackHub; close(): Promise<void> }> {
   const hub = new LoopbackHub();
   const clock = new RealClock();
   const nodes: TestNode[] = [];
@@ -73,8 +80,8 @@ async function startCluster(ids: readonly NodeId[], groups: readonly GroupId[]):
       clock,
       random: new SeededRandom(SEED * 100 + id),
       logger: silentLogger,
-      tickIntervalMs: 10,
-      raft: { electionTicks: 10 },
+      tickIntervalMs: TICK_MS,
+      raft: { electionTicks: ELECTION_TICKS, ...raft },
       onFatal: (e) => {
         throw e;
       },
@@ -192,6 +199,114 @@ test("readIndex on the leader resolves at or after the last committed write", as
     const index = await leader.mr.propose(100, enc("w"), 2000);
     const read = await leader.mr.readIndex(100, 2000);
     assert.ok(read >= index, `read index ${read} < write index ${index}`);
+  } finally {
+    await c.close();
+  }
+});
+
+// ---------------------------------------------------------------- quiescence and node liveness
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Whether every replica of every group is quiesced and no node ticks any group. */
+function allQuiesced(nodes: readonly TestNode[], groups: readonly GroupId[]): boolean {
+  return nodes.every((n) => n.mr.awakeCount() === 0 && groups.every((g) => n.mr.status(g)?.quiesced === true));
+}
+
+/** A cluster with quiescence on, node 1 leading every group, each group with one entry applied, all quiesced. */
+async function quiescedCluster(groups: readonly GroupId[]): Promise<Awaited<ReturnType<typeof startCluster>>> {
+  const c = await startCluster([1, 2, 3], groups, { quiesce: true });
+  try {
+    for (const g of groups) c.nodes[0]!.mr.campaign(g);
+    await waitFor("node 1 leads every group", () => groups.every((g) => c.nodes[0]!.mr.status(g)?.role === "leader") || undefined);
+    await Promise.all(groups.map((g) => c.nodes[0]!.mr.propose(g, enc(`v${g}`), 3000)));
+    await waitFor("every group quiesced", () => allQuiesced(c.nodes, groups) || undefined);
+  } catch (e) {
+    await c.close();
+    throw e;
+  }
+  return c;
+}
+
+const GROUPS = Array.from({ length: 20 }, (_, i) => 300 + i);
+
+test("quiescence: idle groups stop heartbeating and are not ticked; node keep-alives flow instead", async () => {
+  const c = await quiescedCluster(GROUPS);
+  try {
+    const messages = c.hub.delivered;
+    const keepAlives = c.hub.keepAlives;
+    await sleep(30 * TICK_MS);
+    assert.equal(c.hub.delivered, messages, "no Raft message in 30 ticks");
+    const pairs = 3 * 2;
+    // One keep-alive per ordered pair of nodes per tick (timers may run late, never early).
+    assert.ok(c.hub.keepAlives - keepAlives >= pairs * 15, `${c.hub.keepAlives - keepAlives} keep-alives in 30 ticks`);
+    assert.ok(c.hub.keepAlives - keepAlives <= pairs * 31, `${c.hub.keepAlives - keepAlives} keep-alives in 30 ticks`);
+    for (const n of c.nodes) for (const g of GROUPS) assert.equal(n.mr.status(g)?.role, n.id === 1 ? "leader" : "follower");
+  } finally {
+    await c.close();
+  }
+});
+
+test("quiescence off (the core's default): leaders heartbeat every tick and no keep-alive is sent", async () => {
+  const c = await startCluster([1, 2, 3], [100]);
+  try {
+    c.nodes[0]!.mr.campaign(100);
+    await waitFor("a leader", () => leaderOf(c.nodes, 100));
+    await sleep(5 * TICK_MS);
+    const messages = c.hub.delivered;
+    await sleep(10 * TICK_MS);
+    assert.ok(c.hub.delivered - messages >= 10, `${c.hub.delivered - messages} messages in 10 ticks`);
+    assert.equal(c.hub.keepAlives, 0);
+    assert.equal(c.nodes[0]!.mr.awakeCount(), 1);
+  } finally {
+    await c.close();
+  }
+});
+
+test("quiescence: a proposal to a quiesced group commits and is applied everywhere; the group quiesces again", async () => {
+  const c = await quiescedCluster(GROUPS);
+  try {
+    const g = GROUPS[7]!;
+    const index = await c.nodes[0]!.mr.propose(g, enc("after"), 2000);
+    assert.ok(index > 0);
+    for (const n of c.nodes) await waitFor(`node ${n.id} applies`, () => n.sms.get(g)!.applied.includes("after") || undefined);
+    for (const n of c.nodes) assert.deepEqual(n.sms.get(g)!.applied, [`v${g}`, "after"]);
+    await waitFor("quiesced again", () => allQuiesced(c.nodes, GROUPS) || undefined);
+  } finally {
+    await c.close();
+  }
+});
+
+test("quiescence: when the leaders' node is cut off, every group elects a new leader after the liveness timeout plus an election timeout", async (t) => {
+  const c = await quiescedCluster(GROUPS);
+  try {
+    await sleep(5 * TICK_MS);
+    const cut = Date.now();
+    c.hub.isolate(1);
+    await waitFor("new leaders on nodes 2 and 3", () => GROUPS.every((g) => leaderOf(c.nodes, g, 1) !== undefined) || undefined, 5000);
+    const elapsedMs = Date.now() - cut;
+    t.diagnostic(`${GROUPS.length} groups have new leaders ${elapsedMs} ms after the cut (tick ${TICK_MS} ms, electionTicks ${ELECTION_TICKS})`);
+    // Silent for more than ELECTION_TICKS ticks, then a randomized election timeout of at least ELECTION_TICKS.
+    assert.ok(elapsedMs >= (2 * ELECTION_TICKS - 1) * TICK_MS, `new leaders after ${elapsedMs} ms: the followers did not wait for the liveness timeout`);
+    assert.ok(elapsedMs <= 3000, `new leaders only after ${elapsedMs} ms`);
+    for (const g of GROUPS.slice(0, 3)) {
+      const leader = leaderOf(c.nodes, g, 1)!;
+      await leader.mr.propose(g, enc("failover"), 2000);
+    }
+  } finally {
+    await c.close();
+  }
+});
+
+test("quiescence: a node that is cut off only briefly (less than the liveness timeout) leaves its quiesced groups alone", async () => {
+  const c = await quiescedCluster(GROUPS);
+  try {
+    c.hub.isolate(1);
+    await sleep((ELECTION_TICKS / 2) * TICK_MS);
+    c.hub.isolate(1, false);
+    await sleep(3 * ELECTION_TICKS * TICK_MS);
+    assert.ok(allQuiesced(c.nodes, GROUPS));
+    for (const g of GROUPS) assert.equal(leaderOf(c.nodes, g)?.id, 1);
   } finally {
     await c.close();
   }

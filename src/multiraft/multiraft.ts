@@ -7,6 +7,25 @@
  * the fsync (thesis §10.2.1): the core counts a leader's own entries only once they are
  * persisted, so this never acknowledges anything that is not durable on a quorum. Messages of a
  * round are grouped per peer and handed to the transport as one batch each.
+ *
+ * ## Quiescence and node liveness
+ *
+ * With the core's `quiesce` option (production turns it on), an idle group falls silent: its
+ * leader stops heartbeating once every replica holds the whole committed log, and its followers
+ * stop their election timers (raft/raft.ts, "quiescence"). The tick loop ticks only the groups
+ * that are awake, so 10,000 idle replicas cost nothing per tick; a group joins the awake set again
+ * as soon as anything reaches it (a message, a proposal, a read), because every input marks it
+ * dirty and each round re-checks the groups it looked at.
+ *
+ * A quiesced follower can no longer notice a dead leader, so liveness moves from the groups to
+ * the nodes. Every tick, each peer that was sent nothing since the previous tick gets a keep-alive
+ * (an empty transport send), so a live node is heard from at least once per tick whatever its
+ * groups do. Any frame from a peer counts as a sign of life. A peer silent for more than
+ * electionTicks ticks has fallen silent: every quiesced group here whose leader it is gets
+ * `wake()`, and campaigns after its usual election timeout. Failover of an idle group therefore
+ * takes the liveness timeout plus an election timeout (about 1 s + 1–2 s with the defaults),
+ * against one election timeout for a group that was busy. The peers are the nodes this node has
+ * exchanged messages with since it started.
  */
 import { assert } from "../lib/assert.js";
 import type { Clock, TimerHandle } from "../lib/clock.js";
@@ -14,6 +33,7 @@ import type { GroupId, LogIndex, NodeId, Term } from "../lib/ids.js";
 import type { Logger } from "../lib/logger.js";
 import type { Random } from "../lib/random.js";
 import {
+  DEFAULT_ELECTION_TICKS,
   RawNode,
   type ConfChange,
   type ConfState,
@@ -26,6 +46,7 @@ import {
   type Status,
 } from "../raft/index.js";
 import { NotLeaderError, ProposalDroppedError, ProposalTimeoutError, type ProposalError } from "./errors.js";
+import { NodeLiveness } from "./node-liveness.js";
 import type { GroupMessage, GroupStorage, GroupWrite, RaftStore, Transport } from "./ports.js";
 
 /** The replicated state machine of one group, driven by the host. */
@@ -97,6 +118,10 @@ export class MultiRaft {
   private readonly groups = new Map<GroupId, Group>();
   /** Groups that may have a Ready: touched since they were last checked. Idle groups cost nothing. */
   private dirty = new Set<Group>();
+  /** Groups that are not quiesced: the ones the tick loop ticks. Updated for each group a round looks at. */
+  private readonly awake = new Set<Group>();
+  /** Keep-alives and silent peers; only when groups quiesce (the core's `quiesce` option). */
+  private readonly liveness: NodeLiveness | undefined;
   private readonly tickIntervalMs: number;
   private tickTimer: TimerHandle | undefined;
   private roundTimer: TimerHandle | undefined;
@@ -111,6 +136,7 @@ export class MultiRaft {
   constructor(private readonly opts: MultiRaftOptions) {
     this.tickIntervalMs = opts.tickIntervalMs ?? 100;
     assert(this.tickIntervalMs > 0, "tickIntervalMs must be positive");
+    if (opts.raft?.quiesce === true) this.liveness = new NodeLiveness(opts.raft.electionTicks ?? DEFAULT_ELECTION_TICKS);
     this.log = opts.logger.child({ component: "multiraft" });
     opts.transport.onReceive((from, msgs) => this.receive(from, msgs));
     opts.transport.onUnreachable((to, groups) => {
@@ -128,10 +154,11 @@ export class MultiRaft {
     assert(this.tickTimer === undefined, "MultiRaft started twice");
     const loop = (): void => {
       if (this.closed) return;
-      for (const g of this.groups.values()) {
+      for (const g of this.awake) {
         g.node.tick();
         this.dirty.add(g);
       }
+      if (this.liveness !== undefined) this.tickLiveness(this.liveness);
       this.scheduleRound();
       this.tickTimer = this.opts.clock.setTimer(this.tickIntervalMs, loop);
     };
@@ -157,6 +184,7 @@ export class MultiRaft {
     if (snap.metadata.index > 0) sm.restore(snap);
     g.applied = snap.metadata.index;
     this.groups.set(group, g);
+    this.awake.add(g);
     this.dirty.add(g);
     this.scheduleRound();
   }
@@ -175,6 +203,7 @@ export class MultiRaft {
     g.removed = true;
     this.groups.delete(group);
     this.dirty.delete(g);
+    this.awake.delete(g);
     this.failAll(g, () => new ProposalDroppedError(group, "the replica was removed from this node"));
   }
 
@@ -188,6 +217,11 @@ export class MultiRaft {
 
   status(group: GroupId): Status | undefined {
     return this.groups.get(group)?.node.status();
+  }
+
+  /** How many groups the tick loop ticks: those not quiesced (for status pages and tests). */
+  awakeCount(): number {
+    return this.awake.size;
   }
 
   /** The leader of `group` as this node knows it (0 if unknown). */
@@ -277,6 +311,8 @@ export class MultiRaft {
 
   private receive(from: NodeId, msgs: readonly GroupMessage[]): void {
     if (this.closed) return;
+    if (this.liveness?.onHeard(from) === true) this.log.info({ peer: from }, "peer is heard from again");
+    if (msgs.length === 0) return; // a keep-alive
     for (const { group, message } of msgs) {
       if (message.from !== from) continue;
       this.touch(group)?.node.step(message);
@@ -307,7 +343,10 @@ export class MultiRaft {
       const batch: { g: Group; rd: Ready }[] = [];
       for (const g of candidates) if (!g.removed && g.node.hasReady()) batch.push({ g, rd: g.node.ready() });
       if (batch.length > 0) await this.processBatch(batch);
-      for (const g of candidates) this.loadMisses(g);
+      for (const g of candidates) {
+        this.loadMisses(g);
+        this.trackQuiescence(g);
+      }
       // After advance() a group may have more to do (entries committed by its own persistence).
       // A Ready that carried nothing was waiting for a load; the load's completion touches it.
       for (const { g, rd } of batch) if (!g.removed && !isEmptyReady(rd)) this.dirty.add(g);
@@ -346,7 +385,10 @@ export class MultiRaft {
   }
 
   private sendAll(perPeer: Map<NodeId, GroupMessage[]>): void {
-    for (const [to, msgs] of perPeer) this.opts.transport.send(to, msgs);
+    for (const [to, msgs] of perPeer) {
+      this.opts.transport.send(to, msgs);
+      this.liveness?.onSent(to);
+    }
   }
 
   private applyReady(g: Group, rd: Ready): void {
@@ -426,6 +468,39 @@ export class MultiRaft {
         },
       );
     }
+  }
+
+  // ---------------------------------------------------------------- quiescence and node liveness
+
+  /** Keeps the awake set in step with the core: quiesced groups are not ticked. */
+  private trackQuiescence(g: Group): void {
+    if (g.removed || g.node.isQuiesced()) this.awake.delete(g);
+    else this.awake.add(g);
+  }
+
+  /**
+   * Once per tick: a keep-alive to every peer that was sent nothing since the last tick, and
+   * wake() for the groups led by a peer that has just been silent for more than electionTicks.
+   */
+  private tickLiveness(liveness: NodeLiveness): void {
+    const { keepAlive, fellSilent } = liveness.tick();
+    for (const id of keepAlive) this.opts.transport.send(id, []);
+    for (const id of fellSilent) this.wakeGroupsLedBy(id, liveness.silentTicks(id));
+  }
+
+  /**
+   * Wakes every quiesced group here whose leader is `lead`, a silent peer: each campaigns after its
+   * election timeout unless its leader speaks first. A scan of all groups, once per silent peer.
+   */
+  private wakeGroupsLedBy(lead: NodeId, silentTicks: number): void {
+    let woken = 0;
+    for (const g of this.groups.values()) {
+      if (!g.node.isQuiesced() || g.node.softState().lead !== lead) continue;
+      g.node.wake();
+      this.dirty.add(g);
+      woken++;
+    }
+    this.log.warn({ peer: lead, silentTicks, woken }, "peer fell silent: woke the quiesced groups it leads");
   }
 
   private failAll(g: Group, error: () => ProposalError): void {

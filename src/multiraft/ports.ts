@@ -68,9 +68,16 @@ export interface GroupMessage {
  * what it had to drop so that the host can tell the core (`reportUnreachable`, `reportSnapshot`).
  */
 export interface Transport {
-  /** Queues the messages for `to`; all messages of one call travel in one frame when possible. */
+  /**
+   * Queues the messages for `to`; all messages of one call travel in one frame when possible. An
+   * empty list asks for a keep-alive: a frame without messages unless others go out anyway, which
+   * reaches the peer's receive handler as an empty list (the host's proof that this node lives).
+   */
   send(to: NodeId, messages: readonly GroupMessage[]): void;
-  /** Handler for messages arriving from peers, in the order each peer sent them. */
+  /**
+   * Handler for messages arriving from peers, in the order each peer sent them. Called with an
+   * empty list for a keep-alive; every call is a sign of life of `from`.
+   */
   onReceive(handler: (from: NodeId, messages: readonly GroupMessage[]) => void): void;
   /** Handler for messages that could not be delivered to `to` (peer down, queue full, too large). */
   onUnreachable(handler: (to: NodeId, groups: readonly GroupId[]) => void): void;

@@ -32,6 +32,7 @@ test("defaults are filled in and are mutually valid", () => {
   assert.equal(c.maxCommittedBytesPerReady, 4 * 1024 * 1024);
   assert.equal(c.preVote, true);
   assert.equal(c.checkQuorum, true);
+  assert.equal(c.quiesce, false);
   assert.equal(c.applied, undefined);
 });
 

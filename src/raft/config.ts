@@ -7,6 +7,9 @@ import type { Logger } from "../lib/logger.js";
 import type { Random } from "../lib/random.js";
 import type { Storage } from "./storage.js";
 
+/** The default of {@link RaftConfig.electionTicks}. */
+export const DEFAULT_ELECTION_TICKS = 10;
+
 export interface RaftConfig {
   /** This node's id; never 0. */
   readonly id: NodeId;
@@ -37,6 +40,18 @@ export interface RaftConfig {
   readonly preVote?: boolean;
   /** Leaders step down after an election timeout without hearing from a quorum; followers honour leases. Default true. */
   readonly checkQuorum?: boolean;
+  /**
+   * Quiescence of idle groups (CockroachDB's technique; default false). A leader whose group is
+   * fully idle — every entry committed and applied, every member's log matching its own and
+   * known to hold its commit index, no read, transfer or membership change pending — sends one
+   * last heartbeat marked `quiesce` and stops heartbeating and counting CheckQuorum rounds; a
+   * follower that receives it from its leader while caught up stops its election timer. Ticks
+   * then cost nothing. Anything else wakes the group: any other message, a proposal, a read, a
+   * campaign, a transfer, or `wake()`. A follower cannot tell a quiet leader from a dead one, so
+   * the HOST must watch the leader's node and call `wake()` when it falls silent (multiraft does
+   * this with node-level keep-alives); the follower then campaigns after its election timeout.
+   */
+  readonly quiesce?: boolean;
   readonly logger?: Logger;
 }
 
@@ -48,7 +63,7 @@ export function resolveConfig(cfg: RaftConfig): ResolvedRaftConfig {
     id: cfg.id,
     storage: cfg.storage,
     random: cfg.random,
-    electionTicks: cfg.electionTicks ?? 10,
+    electionTicks: cfg.electionTicks ?? DEFAULT_ELECTION_TICKS,
     heartbeatTicks: cfg.heartbeatTicks ?? 1,
     applied: cfg.applied,
     maxMsgBytes: cfg.maxMsgBytes ?? 1024 * 1024,
@@ -58,6 +73,7 @@ export function resolveConfig(cfg: RaftConfig): ResolvedRaftConfig {
     maxCommittedBytesPerReady: cfg.maxCommittedBytesPerReady ?? 4 * 1024 * 1024,
     preVote: cfg.preVote ?? true,
     checkQuorum: cfg.checkQuorum ?? true,
+    quiesce: cfg.quiesce ?? false,
     logger: cfg.logger,
   };
   const positive = ["electionTicks", "heartbeatTicks", "maxMsgBytes", "maxInflightMsgs", "maxInflightBytes", "maxUncommittedBytes", "maxCommittedBytesPerReady"] as const;

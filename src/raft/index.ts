@@ -20,8 +20,14 @@
  * A leader counts itself towards a commit quorum only after the host reports its own entries
  * persisted (`advance()`), so a leader may send appends before its own fsync finishes without
  * ever acknowledging an entry that is not durable on a quorum.
+ *
+ * With the `quiesce` option, an idle group falls silent: its leader sends a last heartbeat marked
+ * `quiesce` once every member holds the whole, committed log, and then neither side counts ticks
+ * until something happens to the group (raft.ts, "quiescence"). The host must then watch the
+ * leaders' nodes and call `wake()` on the followers of one that falls silent.
  */
 export type { RaftConfig } from "./config.js";
+export { DEFAULT_ELECTION_TICKS } from "./config.js";
 export { isValidConfChange, nextConfState } from "./confchange.js";
 export type { ConfChange, ConfState, Entry, EntryType, HardState, Message, MessageType, Snapshot, SnapshotMetadata } from "./messages.js";
 export { decodeConfChange, encodeConfChange, entrySizeBytes, message } from "./messages.js";

@@ -55,7 +55,10 @@ export interface ConfChange {
 export type MessageType =
   /** Leader → follower: entries after (logTerm, index), and the leader's commit. */
   | "app"
-  /** Follower → leader: `index` is the follower's last matching index, or the rejected index with a hint. */
+  /**
+   * Follower → leader: `index` is the follower's last matching index, or the rejected index with a
+   * hint; an acknowledgement also carries the follower's commit index in `commit`.
+   */
   | "appResp"
   | "vote"
   | "voteResp"
@@ -64,8 +67,12 @@ export type MessageType =
   | "preVoteResp"
   /** Leader → follower: install the snapshot in `snapshot`. */
   | "snap"
-  /** Leader → follower: keep-alive, carrying min(commit, follower's match) and an optional read context. */
+  /**
+   * Leader → follower: keep-alive, carrying min(commit, follower's match) and an optional read
+   * context; with `quiesce`, the leader's last heartbeat before it falls silent (see raft.ts).
+   */
   | "heartbeat"
+  /** Follower → leader: answers a heartbeat; `commit` is the follower's commit index. */
   | "heartbeatResp"
   /** Leader → transferee: start an election now, ignoring leases (thesis §3.10). */
   | "timeoutNow"
@@ -88,6 +95,7 @@ export interface Message {
   /** app: index preceding `entries`. vote/preVote: candidate's last index. appResp: see above. */
   readonly index: LogIndex;
   readonly entries: readonly Entry[];
+  /** app, heartbeat: the leader's commit (see heartbeat). appResp, heartbeatResp: the follower's commit. */
   readonly commit: LogIndex;
   readonly reject: boolean;
   /** appResp reject: the follower's best guess of where the logs diverge. */
@@ -95,6 +103,8 @@ export interface Message {
   readonly snapshot: Snapshot | undefined;
   /** Read-index request context (heartbeat, readIndex, readIndexResp), or "transfer" on vote for a leadership transfer. */
   readonly context: string;
+  /** heartbeat: the group is idle and the leader stops heartbeating; a caught-up follower quiesces too. */
+  readonly quiesce: boolean;
 }
 
 const EMPTY_ENTRIES: readonly Entry[] = Object.freeze([]);
@@ -114,6 +124,7 @@ export function message(fields: Pick<Message, "type" | "from" | "to" | "term"> &
     rejectHint: fields.rejectHint ?? 0,
     snapshot: fields.snapshot,
     context: fields.context ?? "",
+    quiesce: fields.quiesce ?? false,
   };
 }
 

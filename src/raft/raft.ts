@@ -71,6 +71,11 @@ export class Raft {
   private readonly readOnly = new ReadOnly();
   /** Leader only: read requests that wait for the first commit of this term. */
   private pendingReads: { context: string; from: NodeId }[] = [];
+  /**
+   * The group is idle and ticks do nothing (config `quiesce`; see the "quiescence" section below).
+   * Invariant: only a leader or a follower with a known leader is quiesced.
+   */
+  quiesced = false;
 
   private readonly cfg: ResolvedRaftConfig;
   private readonly random: Random;
@@ -110,6 +115,7 @@ export class Raft {
     this.broadcastPending = false;
     this.readOnly.clear();
     this.pendingReads = [];
+    this.quiesced = false;
   }
 
   becomeFollower(term: Term, lead: NodeId): void {
@@ -188,6 +194,7 @@ export class Raft {
   // ---------------------------------------------------------------- ticks
 
   tick(): void {
+    if (this.quiesced) return;
     if (this.role === "leader") this.tickHeartbeat();
     else this.tickElection();
   }
@@ -219,7 +226,8 @@ export class Raft {
     }
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.broadcastHeartbeat(this.readOnly.lastPendingContext());
+      if (this.cfg.quiesce && this.canQuiesce()) this.quiesce();
+      else this.broadcastHeartbeat(this.readOnly.lastPendingContext());
     }
   }
 
@@ -255,6 +263,7 @@ export class Raft {
 
   /** Starts an election if allowed; `transfer` skips PreVote and tells voters to ignore their lease. */
   hup(transfer: boolean): void {
+    this.wake();
     if (this.role === "leader") return;
     if (!this.promotable()) return;
     if (this.hasUnappliedConfChanges()) {
@@ -315,6 +324,8 @@ export class Raft {
   /** Handles a message from a peer. Messages for other nodes or from an older term are dropped or answered. */
   step(m: Message): void {
     if (m.to !== this.id) return;
+    if (m.quiesce && this.maybeQuiesce(m)) return;
+    this.wake();
     if (m.term > this.term) {
       if (!this.stepHigherTerm(m)) return;
     } else if (m.term < this.term) {
@@ -448,12 +459,12 @@ export class Raft {
 
   private handleAppend(m: Message): void {
     if (m.index < this.log.committed) {
-      this.send(message({ type: "appResp", from: this.id, to: m.from, term: this.term, index: this.log.committed }));
+      this.sendAppendAck(m.from, this.log.committed);
       return;
     }
     const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (lastNew !== undefined) {
-      this.send(message({ type: "appResp", from: this.id, to: m.from, term: this.term, index: lastNew }));
+      this.sendAppendAck(m.from, lastNew);
       return;
     }
     // Mismatch at m.index: hint the leader where our logs may match, skipping a whole term at once.
@@ -463,9 +474,14 @@ export class Raft {
     );
   }
 
+  /** Acknowledges our log up to `index`, and tells the leader the commit index we know. */
+  private sendAppendAck(to: NodeId, index: LogIndex): void {
+    this.send(message({ type: "appResp", from: this.id, to, term: this.term, index, commit: this.log.committed }));
+  }
+
   private handleHeartbeat(m: Message): void {
     this.log.commitTo(m.commit);
-    this.send(message({ type: "heartbeatResp", from: this.id, to: m.from, term: this.term, context: m.context }));
+    this.send(message({ type: "heartbeatResp", from: this.id, to: m.from, term: this.term, commit: this.log.committed, context: m.context }));
   }
 
   private handleSnapshot(m: Message): void {
@@ -473,9 +489,9 @@ export class Raft {
     if (snap === undefined) return;
     if (this.restore(snap)) {
       this.logger.info({ term: this.term, index: snap.metadata.index }, "restored snapshot");
-      this.send(message({ type: "appResp", from: this.id, to: m.from, term: this.term, index: this.log.lastIndex() }));
+      this.sendAppendAck(m.from, this.log.lastIndex());
     } else {
-      this.send(message({ type: "appResp", from: this.id, to: m.from, term: this.term, index: this.log.committed }));
+      this.sendAppendAck(m.from, this.log.committed);
     }
   }
 
@@ -514,6 +530,7 @@ export class Raft {
 
   private handleAppendResponse(m: Message, pr: Progress): void {
     pr.recentActive = true;
+    pr.commitAcked = Math.max(pr.commitAcked, m.commit);
     if (m.reject) {
       let nextProbe = m.rejectHint;
       if (m.logTerm > 0) nextProbe = this.log.findConflictByTerm(m.rejectHint, m.logTerm).index;
@@ -549,6 +566,7 @@ export class Raft {
   private handleHeartbeatResponse(m: Message, pr: Progress): void {
     pr.recentActive = true;
     pr.probeSent = false;
+    pr.commitAcked = Math.max(pr.commitAcked, m.commit);
     // Acknowledgements of appends may have been lost while the window was full: free one slot so
     // that replication moves again (a gap makes the follower reject, and we probe from its match).
     if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
@@ -661,6 +679,7 @@ export class Raft {
   // ---------------------------------------------------------------- proposals
 
   propose(data: Uint8Array): ProposeResult {
+    if (this.role === "leader") this.wake();
     const rejection = this.checkProposable();
     if (rejection !== undefined) return rejection;
     if (!this.appendEntries([{ term: this.term, index: 0, type: "normal", data }])) {
@@ -670,6 +689,7 @@ export class Raft {
   }
 
   proposeConfChange(cc: ConfChange): ProposeResult {
+    if (this.role === "leader") this.wake();
     const rejection = this.checkProposable();
     if (rejection !== undefined) return rejection;
     if (!this.committedEntryInCurrentTerm()) return { ok: false, reason: "leaderNotReady", lead: this.lead };
@@ -773,6 +793,7 @@ export class Raft {
   /** Leader: hands leadership to `to` once it is caught up (thesis §3.10). */
   transferLeadership(to: NodeId): void {
     if (this.role !== "leader") return;
+    this.wake();
     if (to === this.id || !this.voters.has(to)) return;
     if (this.leadTransferee === to) return;
     this.abortLeaderTransfer();
@@ -796,6 +817,7 @@ export class Raft {
 
   /** Requests a linearizable read point for `context` (thesis §6.4). Returns false if dropped (no leader known). */
   readIndex(context: string): boolean {
+    this.wake();
     if (this.role === "leader") {
       this.handleReadIndex(context, this.id);
       return true;
@@ -826,14 +848,92 @@ export class Raft {
     for (const r of reads) this.handleReadIndex(r.context, r.from);
   }
 
+  // ---------------------------------------------------------------- quiescence
+  //
+  // An idle group need not heartbeat (CockroachDB's quiescence). At a heartbeat, a leader whose
+  // group is settled (canQuiesce) sends each follower a last heartbeat marked `quiesce` and stops
+  // ticking. A follower that receives it from its leader in its term, holding exactly the log up
+  // to the commit it carries, stops its election timer without answering; one that is not caught
+  // up steps it as an ordinary heartbeat, and its answer wakes the leader, which tries again at a
+  // later heartbeat. Afterwards nothing is sent until something wakes the group: any other message
+  // (from anyone, of any term), a request that does something here (proposals, transfers and
+  // transport reports on a leader; reads and campaigns anywhere), or the host's wake().
+  //
+  // Safety does not depend on it: a quiesced node only skips ticks, so at worst it notices later
+  // that it should campaign or step down. Liveness does: a quiesced follower never notices a dead
+  // leader by itself, so the host must call wake() when the leader's node falls silent.
+  //
+  //   leader 1                         follower 2                  (commit = last = 7)
+  //   tick: canQuiesce()  ── heartbeat commit 7, quiesce ──►  last 7, commit 7, lead 1: quiesces
+  //   tick: nothing                                            tick: nothing
+  //   propose: wakes, heartbeat + app ──────────────────────►  wakes, timer from 0, answers
+
+  /**
+   * Leader: whether the group is settled. Every entry is committed and applied (so no membership
+   * change is pending either), no read or transfer is pending, and every member (self included)
+   * holds our whole log and has told us that it knows the commit index, so the quiesce heartbeat
+   * brings nobody news.
+   */
+  private canQuiesce(): boolean {
+    const last = this.log.lastIndex();
+    if (this.leadTransferee !== NO_NODE || this.readOnly.size > 0 || this.pendingReads.length > 0) return false;
+    if (this.log.applied !== last) return false; // applied <= committed <= last: all committed and applied
+    for (const [id, pr] of this.progress) {
+      if (pr.match !== last) return false;
+      if (id !== this.id && pr.commitAcked < this.log.committed) return false;
+    }
+    return true;
+  }
+
+  /** Leader: sends the quiesce heartbeats and falls silent. */
+  private quiesce(): void {
+    for (const id of this.progress.keys()) {
+      if (id === this.id) continue;
+      this.send(message({ type: "heartbeat", from: this.id, to: id, term: this.term, commit: this.log.committed, quiesce: true }));
+    }
+    this.quiesced = true;
+    this.logger.debug({ term: this.term, commit: this.log.committed }, "quiesced");
+  }
+
+  /**
+   * Follower: takes a quiesce heartbeat if it comes from our leader in our term and our log ends
+   * exactly at the commit it carries, which we know. Returns false to step it as an ordinary
+   * heartbeat (whose answer wakes the leader).
+   */
+  private maybeQuiesce(m: Message): boolean {
+    if (!this.cfg.quiesce || m.type !== "heartbeat" || this.role !== "follower") return false;
+    if (m.term !== this.term || m.from !== this.lead) return false;
+    if (this.log.committed !== m.commit || this.log.lastIndex() !== m.commit) return false;
+    this.electionElapsed = 0;
+    this.quiesced = true;
+    return true;
+  }
+
+  /**
+   * Leaves quiescence (no-op otherwise). A follower restarts its election timer from 0. A leader
+   * heartbeats at once and starts a fresh CheckQuorum round counting every follower as recently
+   * active, so that the quiet period cannot make it step down.
+   */
+  wake(): void {
+    if (!this.quiesced) return;
+    this.quiesced = false;
+    this.electionElapsed = 0;
+    if (this.role !== "leader") return;
+    this.heartbeatElapsed = 0;
+    for (const pr of this.progress.values()) pr.recentActive = true;
+    this.broadcastHeartbeat(this.readOnly.lastPendingContext());
+  }
+
   // ---------------------------------------------------------------- host reports
 
   reportUnreachable(id: NodeId): void {
+    if (this.role === "leader") this.wake();
     const pr = this.progress.get(id);
     if (this.role === "leader" && pr !== undefined && pr.state === "replicate") pr.becomeProbe();
   }
 
   reportSnapshot(id: NodeId, ok: boolean): void {
+    if (this.role === "leader") this.wake();
     const pr = this.progress.get(id);
     if (this.role !== "leader" || pr === undefined || pr.state !== "snapshot") return;
     if (!ok) pr.pendingSnapshot = 0;

@@ -31,6 +31,8 @@ export interface Status {
   readonly firstIndex: LogIndex;
   readonly lastIndex: LogIndex;
   readonly leadTransferee: NodeId;
+  /** The group is idle and ticks do nothing (config `quiesce`). */
+  readonly quiesced: boolean;
   /** Leader only: the replication state of every member. */
   readonly progress: ReadonlyMap<NodeId, ProgressStatus> | undefined;
 }
@@ -58,9 +60,28 @@ export class RawNode {
     this.prevHard = this.raft.hardState();
   }
 
-  /** Advances the logical clock by one tick. */
+  /** Advances the logical clock by one tick. A no-op while quiesced. */
   tick(): void {
     this.raft.tick();
+  }
+
+  /** Whether the group is quiesced (config `quiesce`): ticks do nothing until something wakes it. */
+  isQuiesced(): boolean {
+    return this.raft.quiesced;
+  }
+
+  /**
+   * Leaves quiescence (a no-op otherwise): a leader heartbeats at once, a follower restarts its
+   * election timer. The host calls it on a quiesced follower when its leader's node falls silent,
+   * so that the follower campaigns after its election timeout.
+   */
+  wake(): void {
+    this.raft.wake();
+  }
+
+  /** The leader and role as of now; cheap, unlike status(). */
+  softState(): SoftState {
+    return { lead: this.raft.lead, role: this.raft.role };
   }
 
   /** Starts an election now (skipping the timeout), with PreVote if configured. */
@@ -212,6 +233,7 @@ export class RawNode {
       firstIndex: r.log.firstIndex(),
       lastIndex: r.log.lastIndex(),
       leadTransferee: r.leadTransferee,
+      quiesced: r.quiesced,
       progress,
     };
   }

@@ -91,7 +91,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     random: random.fork(),
     logger: log,
     tickIntervalMs: options.tickIntervalMs ?? 100,
-    raft: { electionTicks: options.electionTicks ?? 10, heartbeatTicks: 1 },
+    // Idle groups quiesce: no heartbeats, no ticks; node keep-alives stand in (multiraft.ts).
+    raft: { electionTicks: options.electionTicks ?? 10, heartbeatTicks: 1, quiesce: true },
     onFatal: (e) => {
       fatal = true;
       log.error({ err: e.message, stack: e.stack }, "fatal error: stopping the node");

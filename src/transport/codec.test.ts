@@ -59,13 +59,13 @@ const ENTRIES: Entry[] = [
 /** One message of every type, with every field its type uses set to something non-zero. */
 const EVERY_TYPE: Record<Exclude<MessageType, "snap">, Message> = {
   app: message({ type: "app", from: 1, to: 2, term: 3, logTerm: 2, index: 7, entries: ENTRIES, commit: 6 }),
-  appResp: message({ type: "appResp", from: 1, to: 2, term: 3, index: 5, reject: true, rejectHint: 4, logTerm: 2 }),
+  appResp: message({ type: "appResp", from: 1, to: 2, term: 3, index: 5, reject: true, rejectHint: 4, logTerm: 2, commit: 3 }),
   vote: message({ type: "vote", from: 1, to: 2, term: 4, logTerm: 3, index: 10, context: "transfer" }),
   voteResp: message({ type: "voteResp", from: 1, to: 2, term: 4, reject: true }),
   preVote: message({ type: "preVote", from: 1, to: 2, term: 5, logTerm: 3, index: 10 }),
   preVoteResp: message({ type: "preVoteResp", from: 1, to: 2, term: 5 }),
-  heartbeat: message({ type: "heartbeat", from: 1, to: 2, term: 3, commit: 9, context: "read-7" }),
-  heartbeatResp: message({ type: "heartbeatResp", from: 1, to: 2, term: 3, context: "read-7" }),
+  heartbeat: message({ type: "heartbeat", from: 1, to: 2, term: 3, commit: 9, context: "read-7", quiesce: true }),
+  heartbeatResp: message({ type: "heartbeatResp", from: 1, to: 2, term: 3, commit: 8, context: "read-7" }),
   timeoutNow: message({ type: "timeoutNow", from: 1, to: 2, term: 3 }),
   readIndex: message({ type: "readIndex", from: 1, to: 2, term: 3, context: "ctx" }),
   readIndexResp: message({ type: "readIndexResp", from: 1, to: 2, term: 3, index: 42, context: "ctx" }),
@@ -119,6 +119,24 @@ test("heartbeats and responses use the compact records; one with extra fields fa
   assert.deepEqual(roundTrip([odd, resp]), [odd, resp]);
 });
 
+test("a quiesce heartbeat stays compact (2 bytes more); a heartbeat from a node that predates the flag decodes as not quiescing", () => {
+  const plain = { group: 5, message: message({ type: "heartbeat", from: 1, to: 2, term: 7, commit: 123_456 }) };
+  const quiesce = { group: 5, message: { ...plain.message, quiesce: true } };
+  const raw = frameToObject(encodeFrame(IDS, [quiesce])) as { items: { kind: string; heartbeat: { quiesce: boolean } }[] };
+  assert.equal(raw.items[0]!.kind, "heartbeat");
+  assert.equal(raw.items[0]!.heartbeat.quiesce, true);
+  assert.equal(encodeFrame(IDS, [quiesce]).byteLength, encodeFrame(IDS, [plain]).byteLength + 2);
+  assert.deepEqual(roundTrip([quiesce, plain]), [quiesce, plain]);
+  // An older encoder knows neither field: its frames carry none, and both decode as false.
+  const old = decodeFrame(rawFrame({ items: [{ group: 5, heartbeat: { term: 7, commit: 123_456 } }, { group: 6, message: { type: "MESSAGE_TYPE_HEARTBEAT", term: 7 } }] }));
+  assert.ok(old.ok);
+  assert.deepEqual(old.value.messages.map((gm) => gm.message.quiesce), [false, false]);
+  // A heartbeat response has no quiesce field in its compact record: one that sets the flag travels in full.
+  const resp = { group: 5, message: message({ type: "heartbeatResp", from: 1, to: 2, term: 7, quiesce: true }) };
+  assert.equal((frameToObject(encodeFrame(IDS, [resp])) as { items: { kind: string }[] }).items[0]!.kind, "message");
+  assert.deepEqual(roundTrip([resp]), [resp]);
+});
+
 test("decoded entry data is copied out of the frame buffer", () => {
   const frame = encodeFrame(IDS, [{ group: 1, message: EVERY_TYPE.app }]);
   const decoded = decodeFrame(frame);
@@ -154,13 +172,14 @@ function messageArb(from: NodeId, to: NodeId): fc.Arbitrary<Message> {
       reject: fc.boolean(),
       rejectHint: uint,
       context: fc.string({ maxLength: 12, unit: "grapheme" }),
+      quiesce: fc.boolean(),
     })
     .map((r) => {
       const entries = r.type === "app" ? r.entries.map((e, i): Entry => ({ ...e, index: r.index + 1 + i })) : [];
       return message({ ...r, from, to, entries });
     });
   const compact = fc
-    .record({ type: fc.constantFrom("heartbeat" as const, "heartbeatResp" as const), term: uint, commit: uint, context: fc.string({ maxLength: 8 }) })
+    .record({ type: fc.constantFrom("heartbeat" as const, "heartbeatResp" as const), term: uint, commit: uint, context: fc.string({ maxLength: 8 }), quiesce: fc.boolean() })
     .map((r) => message({ ...r, from, to }));
   return fc.oneof(full, compact);
 }

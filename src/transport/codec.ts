@@ -116,12 +116,13 @@ const ENTRY_TYPE_OF_WIRE = new Map(Object.entries(ENTRY_TYPES).map(([k, v]) => [
 // ------------------------------------------------------------------ encoding
 
 /**
- * Whether a message travels as a compact heartbeat record: a heartbeat or heartbeat response that
- * carries nothing beyond term, commit and context (otherwise it travels in full).
+ * Whether a message travels as a compact heartbeat record: a heartbeat that carries nothing beyond
+ * term, commit, context and the quiesce flag, or a heartbeat response that carries nothing beyond
+ * term, commit and context (otherwise it travels in full).
  */
 export function isCompact(m: Message): boolean {
   return (
-    (m.type === "heartbeat" || m.type === "heartbeatResp") &&
+    (m.type === "heartbeat" || (m.type === "heartbeatResp" && !m.quiesce)) &&
     m.logTerm === 0 &&
     m.index === 0 &&
     m.entries.length === 0 &&
@@ -152,6 +153,7 @@ function encodeMessage(m: Message): object {
     reject: nz(m.reject),
     rejectHint: nz(m.rejectHint),
     context: nz(m.context),
+    quiesce: nz(m.quiesce),
   };
 }
 
@@ -160,7 +162,7 @@ function encodeItem(gm: GroupMessage): object {
   const group = nz(gm.group);
   if (!isCompact(m)) return { group, message: encodeMessage(m) };
   const record = { term: nz(m.term), commit: nz(m.commit), context: nz(m.context) };
-  return m.type === "heartbeat" ? { group, heartbeat: record } : { group, heartbeatResponse: record };
+  return m.type === "heartbeat" ? { group, heartbeat: { ...record, quiesce: nz(m.quiesce) } } : { group, heartbeatResponse: record };
 }
 
 /**
@@ -298,12 +300,14 @@ function decodeFullMessage(v: unknown, ids: PeerIds, allowSnap: boolean): Messag
     reject: bool(o, "reject"),
     rejectHint: uint(o, "rejectHint"),
     context: str(o, "context"),
+    quiesce: bool(o, "quiesce"),
   });
 }
 
 function decodeCompact(type: "heartbeat" | "heartbeatResp", v: unknown, ids: PeerIds): Message {
   const o = obj(v, type);
-  return message({ type, from: ids.from, to: ids.to, term: uint(o, "term"), commit: uint(o, "commit"), context: str(o, "context") });
+  const quiesce = type === "heartbeat" && bool(o, "quiesce");
+  return message({ type, from: ids.from, to: ids.to, term: uint(o, "term"), commit: uint(o, "commit"), context: str(o, "context"), quiesce });
 }
 
 function decodeItem(v: unknown, ids: PeerIds): GroupMessage {

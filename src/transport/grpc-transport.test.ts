@@ -110,6 +110,24 @@ test("one event-loop turn of sends is one frame, and heartbeats travel in the co
   await waitFor(() => peer.frames.length === 4, "one frame per turn");
 });
 
+test("an empty send is a keep-alive: an empty frame, delivered as an empty list, unless messages go out in the same turn", async (t) => {
+  const [a, b] = await nodes(t, { id: 1 }, { id: 2 });
+  connectAll([a!, b!]);
+  a!.transport.send(2, []);
+  await waitFor(() => b!.received.length === 1, "the keep-alive");
+  assert.deepEqual(b!.received, [{ from: 1, messages: [] }], "the keep-alive is delivered (the hello before it is not)");
+
+  a!.transport.send(2, []);
+  a!.transport.send(2, [heartbeat(3, 1, 2)]);
+  await waitFor(() => b!.received.length === 2, "the next frame");
+  await settle();
+  assert.deepEqual(b!.received.slice(1), [{ from: 1, messages: [heartbeat(3, 1, 2)] }], "the heartbeat's frame stands in for the keep-alive");
+
+  a!.transport.send(9, []); // an unknown peer: nothing to send, nothing to report
+  await settle();
+  assert.deepEqual(a!.unreachable, []);
+});
+
 test("malformed and oversize frames are dropped with a log line; the stream stays open", async (t) => {
   const [b] = await nodes(t, { id: 2, limits: { frameBytesMax: 64 * 1024, queueBytesMax: 64 * 1024 }, serverReceiveBytesMax: MiB });
   const { client, call } = openRawStream(b!.address);

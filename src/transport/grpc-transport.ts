@@ -123,12 +123,14 @@ export class GrpcTransport implements Transport {
     return this.links.get(to)?.state;
   }
 
+  /** Queues `messages` for `to`; an empty list asks for a keep-alive frame (see the Transport port). */
   send(to: NodeId, messages: readonly GroupMessage[]): void {
-    if (this.closed || messages.length === 0) return;
+    if (this.closed) return;
     for (const { message: m } of messages) {
       assert(m.from === this.nodeId && m.to === to, () => `send to ${to}: message ${m.type} is from ${m.from} to ${m.to}`);
     }
     const link = this.links.get(to);
+    if (messages.length === 0) return link?.keepAlive();
     if (link === undefined) return this.dropForUnknownPeer(to, messages);
     if (!messages.some((gm) => gm.message.type === "snap")) return link.enqueue(messages);
     for (const gm of messages) if (gm.message.type === "snap") this.startSnapshot(link, gm);
@@ -174,7 +176,7 @@ export class GrpcTransport implements Transport {
   private deliver(from: NodeId, messages: readonly GroupMessage[]): void {
     if (this.closed) return;
     if (this.receiveHandler === undefined) {
-      this.log.debug({ from, messages: messages.length }, "dropped messages: no receive handler");
+      if (messages.length > 0) this.log.debug({ from, messages: messages.length }, "dropped messages: no receive handler");
       return;
     }
     this.receiveHandler(from, messages);

@@ -128,8 +128,10 @@ export class InboundService {
     }
     const rejection = this.checkPeer(decoded.value, session.from);
     if (rejection !== undefined) return this.reject(call, session, rejection);
-    if (session.from === undefined) this.accept(call, session, decoded.value.from);
-    if (decoded.value.messages.length > 0) this.ctx.deliver(decoded.value.from, decoded.value.messages);
+    const hello = session.from === undefined;
+    if (hello) this.accept(call, session, decoded.value.from);
+    // Every later frame is delivered, an empty one too: a keep-alive, the sender's sign of life.
+    if (!hello || decoded.value.messages.length > 0) this.ctx.deliver(decoded.value.from, decoded.value.messages);
   }
 
   private accept(call: PeerStream, session: Session, from: NodeId): void {

@@ -11,8 +11,11 @@
  * peer's queue into one frame (the messages of all groups, in order), so the messages a
  * multiraft round sends to one node cost one protobuf message and one HTTP/2 write. Heartbeats
  * and their responses, which dominate an idle node's traffic, are encoded as compact records of
- * a dozen bytes. A stream opens with a hello frame and counts as up only when the peer answers
- * StreamAccepted (same cluster, right node). When it fails, everything pending is dropped and
+ * a dozen bytes. An empty `send()` asks for a keep-alive: an empty frame, unless messages go to
+ * that peer in the same turn anyway; the receiver hands every frame after the hello to the
+ * receive handler, a keep-alive as an empty list, so that the host knows the peer lives even
+ * while all its groups are quiesced. A stream opens with a hello frame and counts as up only when
+ * the peer answers StreamAccepted (same cluster, right node). When it fails, everything pending is dropped and
  * reported unreachable, and the link backs off (exponential, jittered from the injected Random,
  * 50 ms to 2 s by default) before a fresh channel is dialed on the next send. Raft tolerates the
  * loss: `reportUnreachable` makes the leader probe again, and heartbeats find the peer once it is

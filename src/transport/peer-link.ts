@@ -64,6 +64,8 @@ export class PeerLink {
   // Invariant: queueBytes is the sum of queue[i].bytes, and at most limits.queueBytesMax.
   private queueBytes = 0;
   private queueFullLogged = false;
+  /** A keep-alive was asked for: the next flush writes a frame even if nothing is queued. */
+  private keepAlivePending = false;
   private readonly dropped = new Set<GroupId>();
   private client: grpc.Client | undefined;
   private call: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
@@ -107,11 +109,25 @@ export class PeerLink {
     this.ctx.scheduleFlush();
   }
 
+  /**
+   * Asks for a frame at the next flush even if nothing is queued: an empty frame, a keep-alive that
+   * tells the peer this node is alive. Dials when idle; dropped silently in backoff (nothing to report).
+   */
+  keepAlive(): void {
+    if (this.current === "backoff" || this.current === "closed") return;
+    this.keepAlivePending = true;
+    if (this.current === "idle") this.dial();
+    this.ctx.scheduleFlush();
+  }
+
   /** Writes queued messages as frames, as far as the stream is up and the in-flight bound allows. */
   flush(): void {
-    while (this.current === "up" && this.queue.length > 0 && this.unflushed.length < this.ctx.limits.framesInflightMax) {
+    const { framesInflightMax } = this.ctx.limits;
+    while (this.current === "up" && this.queue.length > 0 && this.unflushed.length < framesInflightMax) {
       this.writeFrame(this.takeBatch());
     }
+    // Frames still in flight prove that we live once they land; a keep-alive waits behind them.
+    if (this.keepAlivePending && this.current === "up" && this.unflushed.length < framesInflightMax) this.writeFrame([]);
   }
 
   /** The groups whose messages were dropped since the last call (to report unreachable). */
@@ -172,6 +188,7 @@ export class PeerLink {
   }
 
   private writeFrame(messages: readonly GroupMessage[]): void {
+    this.keepAlivePending = false;
     const frame = encodeFrame(this.ids, messages);
     assert(frame.byteLength <= this.ctx.limits.frameBytesMax, () => `frame of ${frame.byteLength} bytes exceeds its size bound`);
     const generation = this.generation;
@@ -255,6 +272,7 @@ export class PeerLink {
 
   private dropQueue(): void {
     for (const q of this.queue) this.dropped.add(q.gm.group);
+    this.keepAlivePending = false;
     this.queue = [];
     this.queueBytes = 0;
     this.queueFullLogged = false;

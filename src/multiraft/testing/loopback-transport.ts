@@ -10,6 +10,8 @@ export class LoopbackHub {
   private readonly cut = new Set<string>();
   /** Messages delivered so far (for assertions). */
   delivered = 0;
+  /** Keep-alives (empty sends) delivered so far. */
+  keepAlives = 0;
 
   endpoint(id: NodeId): LoopbackTransport {
     const t = new LoopbackTransport(id, this);
@@ -41,6 +43,7 @@ export class LoopbackHub {
     setImmediate(() => {
       if (this.cut.has(`${from}->${to}`) || this.endpoints.get(to) !== target) return;
       this.delivered += msgs.length;
+      if (msgs.length === 0) this.keepAlives++;
       target.deliver(from, msgs);
     });
     return true;
@@ -58,7 +61,7 @@ export class LoopbackTransport implements Transport {
   send(to: NodeId, messages: readonly GroupMessage[]): void {
     if (this.closed) return;
     const ok = this.hub.route(this.id, to, messages);
-    if (!ok) this.unreachable(to, [...new Set(messages.map((m) => m.group))]);
+    if (!ok && messages.length > 0) this.unreachable(to, [...new Set(messages.map((m) => m.group))]);
     for (const m of messages) {
       if (m.message.type === "snap") setImmediate(() => this.snapshotStatus(to, m.group, ok));
     }

@@ -27,6 +27,11 @@ export class Progress {
   snapshotStale = false;
   /** In probe state: an append is out; wait for its answer or the next heartbeat answer. */
   probeSent = false;
+  /**
+   * The highest commit index the follower reported knowing (in its append and heartbeat
+   * answers). A leader quiesces only once every follower knows its commit.
+   */
+  commitAcked: LogIndex = 0;
   readonly inflights: Inflights;
   isLearner: boolean;
 
