@@ -54,6 +54,8 @@ export interface RaftKnobs {
   readonly checkQuorum?: boolean;
   /** Idle groups quiesce (production's setting); the hosts then model node liveness (node.ts). */
   readonly quiesce?: boolean;
+  /** Followers learn commits from the next append or heartbeat (production's setting). */
+  readonly lazyCommit?: boolean;
 }
 
 /** Upper bounds of network and disk latency, when a schedule changes them from the defaults. */
@@ -162,7 +164,8 @@ const baseKnobsArbitrary: fc.Arbitrary<RaftKnobs> = fc.oneof(
 );
 
 /**
- * Besides, half the schedules quiesce idle groups (as production does), and 40% of the schedules
+ * Besides, half the schedules quiesce idle groups (as production does), half propagate commits
+ * lazily (as production does), and 40% of the schedules
  * send one entry per append (maxMsgBytes 1). Then a new leader brings a lagging follower up to
  * date entry by entry, and gets acknowledgements at indexes of older terms above its commit
  * index: the setting of the thesis's Figure 8 (§3.6.2), where only the rule "commit by counting
@@ -171,9 +174,9 @@ const baseKnobsArbitrary: fc.Arbitrary<RaftKnobs> = fc.oneof(
  * acknowledgement lands in its own term.
  */
 const knobsArbitrary: fc.Arbitrary<RaftKnobs> = fc
-  .tuple(baseKnobsArbitrary, fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: fc.constant(1), weight: 2 }), fc.boolean())
-  .map(([k, maxMsgBytes, quiesce]) => {
-    const withQuiesce = quiesce ? { ...k, quiesce } : k;
+  .tuple(baseKnobsArbitrary, fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: fc.constant(1), weight: 2 }), fc.boolean(), fc.boolean())
+  .map(([k, maxMsgBytes, quiesce, lazyCommit]) => {
+    const withQuiesce = { ...k, ...(quiesce ? { quiesce } : {}), ...(lazyCommit ? { lazyCommit } : {}) };
     return maxMsgBytes === undefined ? withQuiesce : { ...withQuiesce, maxMsgBytes };
   });
 

@@ -52,6 +52,14 @@ export interface RaftConfig {
    * this with node-level keep-alives); the follower then campaigns after its election timeout.
    */
   readonly quiesce?: boolean;
+  /**
+   * How a leader tells followers that the commit index moved (default false: at once). With
+   * `lazyCommit` the news rides on the next append or heartbeat to each follower, so a lone write
+   * costs one append and one acknowledgement per follower instead of two of each (and the
+   * follower one synced write instead of two). Commits and acknowledgements are unchanged; a
+   * follower applies committed entries up to a heartbeat interval later.
+   */
+  readonly lazyCommit?: boolean;
   readonly logger?: Logger;
 }
 
@@ -74,6 +82,7 @@ export function resolveConfig(cfg: RaftConfig): ResolvedRaftConfig {
     preVote: cfg.preVote ?? true,
     checkQuorum: cfg.checkQuorum ?? true,
     quiesce: cfg.quiesce ?? false,
+    lazyCommit: cfg.lazyCommit ?? false,
     logger: cfg.logger,
   };
   const positive = ["electionTicks", "heartbeatTicks", "maxMsgBytes", "maxInflightMsgs", "maxInflightBytes", "maxUncommittedBytes", "maxCommittedBytesPerReady"] as const;

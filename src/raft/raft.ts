@@ -551,7 +551,7 @@ export class Raft {
       pr.becomeReplicate();
     } else if (pr.state === "replicate") pr.inflights.freeLE(m.index);
 
-    if (this.maybeCommit()) this.broadcastAppend();
+    if (this.maybeCommit()) this.broadcastCommit();
     else if (wasPaused) this.sendAppend(m.from, true);
     // Keep the pipeline full: send more while flow control allows.
     while (this.sendAppend(m.from, false)) {
@@ -641,6 +641,21 @@ export class Raft {
     for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id, true);
   }
 
+  /**
+   * The commit index advanced. Eagerly, every follower gets an append carrying it at once (an
+   * empty one if it has every entry). With `lazyCommit`, only followers with entries still to send
+   * get one; the others learn the commit from their next append or heartbeat (commit is never on
+   * the leader's acknowledgement path, only on the followers' applying).
+   */
+  private broadcastCommit(): void {
+    if (!this.cfg.lazyCommit) {
+      this.broadcastAppend();
+      return;
+    }
+    this.broadcastPending = false;
+    for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id, false);
+  }
+
   private broadcastHeartbeat(context: string): void {
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
@@ -673,7 +688,7 @@ export class Raft {
     if (this.role !== "leader") return;
     const self = this.progress.get(this.id);
     if (self === undefined) return; // a leader that is only a learner or being removed
-    if (self.maybeUpdate(index) && this.maybeCommit()) this.broadcastAppend();
+    if (self.maybeUpdate(index) && this.maybeCommit()) this.broadcastCommit();
   }
 
   // ---------------------------------------------------------------- proposals

@@ -310,3 +310,33 @@ test("overloaded: a single proposal larger than the limit is accepted when nothi
   h.stabilize();
   assert.equal(h.get(1).node.propose(new Uint8Array(1)).ok, true);
 });
+
+test("lazyCommit: a commit that finds nothing to send waits for the next append or heartbeat; eager sends empty appends at once", () => {
+  for (const lazyCommit of [false, true]) {
+    const h = new Harness([1, 2, 3], { lazyCommit });
+    h.elect(1);
+    h.tick(1); // a heartbeat: every follower knows the no-op is committed
+    for (const id of [1, 2, 3]) assert.equal(h.get(id).node.status().commit, 2);
+    const before = h.delivered.length;
+    assert.equal(h.get(1).node.propose(bytes("x")).ok, true);
+    h.stabilize();
+    const sent = h.delivered.slice(before);
+    const appends = sent.filter((m) => m.type === "app" && m.from === 1);
+    assert.equal(h.get(1).node.status().commit, 3, `lazyCommit ${lazyCommit}: the leader committed`);
+    assert.deepEqual(h.appliedData(1), ["x"]);
+    if (!lazyCommit) {
+      assert.equal(appends.length, 4, "one append with the entry and one carrying the commit, per follower");
+      for (const id of [2, 3]) assert.equal(h.get(id).node.status().commit, 3);
+      continue;
+    }
+    assert.equal(appends.length, 2, "one append per follower: the entry");
+    for (const id of [2, 3]) assert.equal(h.get(id).node.status().commit, 2, `follower ${id} has not heard of the commit yet`);
+    // The next write carries it...
+    assert.equal(h.get(1).node.propose(bytes("y")).ok, true);
+    h.stabilize();
+    for (const id of [2, 3]) assert.deepEqual(h.appliedData(id), ["x"], `follower ${id} applied x with y's append`);
+    // ...and a heartbeat brings the rest.
+    h.tick(1);
+    for (const id of [2, 3]) assert.deepEqual(h.appliedData(id), ["x", "y"]);
+  }
+});

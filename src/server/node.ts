@@ -92,7 +92,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     logger: log,
     tickIntervalMs: options.tickIntervalMs ?? 100,
     // Idle groups quiesce: no heartbeats, no ticks; node keep-alives stand in (multiraft.ts).
-    raft: { electionTicks: options.electionTicks ?? 10, heartbeatTicks: 1, quiesce: true },
+    // Followers learn commits from the next append or heartbeat (src/raft/config.ts).
+    raft: { electionTicks: options.electionTicks ?? 10, heartbeatTicks: 1, quiesce: true, lazyCommit: true },
     onFatal: (e) => {
       fatal = true;
       log.error({ err: e.message, stack: e.stack }, "fatal error: stopping the node");
