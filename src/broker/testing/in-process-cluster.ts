@@ -123,7 +123,8 @@ export class InProcessCluster {
       random: new SeededRandom(this.options.seed * 1000 + id),
       logger: silentLogger,
       tickIntervalMs: this.options.tickIntervalMs ?? 10,
-      raft: { electionTicks: this.options.electionTicks ?? 10, heartbeatTicks: 1 },
+      // As the nodes run (src/server/node.ts): idle groups quiesce, commits propagate lazily.
+      raft: { electionTicks: this.options.electionTicks ?? 10, heartbeatTicks: 1, quiesce: true, lazyCommit: true },
       onFatal: (e) => {
         // A fatal error in a test node is a test failure: make it loud.
         console.error(`node ${id}: fatal`, e);
