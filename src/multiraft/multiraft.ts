@@ -114,6 +114,12 @@ class Group {
 /** Message types only a leader sends; they never depend on this round's persistence (see above). */
 const EARLY_TYPES = new Set<Message["type"]>(["app", "heartbeat", "snap", "timeoutNow"]);
 
+/**
+ * Core settings one group may hold apart from the host's: a group whose followers' state is read
+ * (the controller's metadata) keeps commits eager while the partitions propagate them lazily.
+ */
+export type GroupRaftOverrides = Pick<RaftConfig, "lazyCommit">;
+
 export class MultiRaft {
   private readonly groups = new Map<GroupId, Group>();
   /** Groups that may have a Ready: touched since they were last checked. Idle groups cost nothing. */
@@ -166,13 +172,14 @@ export class MultiRaft {
   }
 
   /** Hosts a replica of `group`. Its state comes from the store (empty for a new replica). */
-  addGroup(group: GroupId, sm: GroupStateMachine): void {
+  addGroup(group: GroupId, sm: GroupStateMachine, raft: GroupRaftOverrides = {}): void {
     assert(!this.groups.has(group), () => `group ${group} is already hosted`);
     const storage = this.opts.store.storage(group);
     // Read the snapshot once, before the core: stores may hand large snapshot data out only once.
     const snap = storage.snapshot();
     const node = new RawNode({
       ...this.opts.raft,
+      ...raft,
       id: this.opts.nodeId,
       applied: snap.metadata.index,
       storage,

@@ -107,7 +107,9 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const freshController = await bootstrapIfNew(store, CONTROLLER_GROUP, { voters: controllerVoters, learners: ids.slice(CONTROLLER_VOTERS_MAX) }, initialMetadata(nodes));
   const partitions = new BrokerPartitions(nodeId, multiraft, store, log.child({ component: "broker" }), internalStateFactory, failpoints);
   const backend = new ControllerBackend(nodeId, metadata, partitions, log.child({ component: "controller" }));
-  multiraft.addGroup(CONTROLLER_GROUP, metadata);
+  // Every node answers metadata from its replica and partition leaders fence producers with it:
+  // the controller's followers learn each commit at once.
+  multiraft.addGroup(CONTROLLER_GROUP, metadata, { lazyCommit: false });
   const frontend = new ControllerFrontend(multiraft, metadata, addressOf, REQUEST_TIMEOUT_MS);
   const broker = new Broker(metadata, partitions, multiraft, store, clock, addressOf, failpoints);
   const groups = consumerGroups({

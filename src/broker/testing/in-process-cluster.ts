@@ -138,7 +138,9 @@ export class InProcessCluster {
     const failpoints = this.options.failpoints ?? NO_FAILPOINTS;
     const partitions = new BrokerPartitions(id, multiraft, store, silentLogger, groups ? (_t, p) => new GroupCoordinatorState(p.group) : undefined, failpoints);
     const backend = new ControllerBackend(id, metadata, partitions, silentLogger);
-    multiraft.addGroup(CONTROLLER_GROUP, metadata);
+    // Every node answers metadata from its replica and partition leaders fence producers with it:
+    // the controller's followers learn each commit at once.
+    multiraft.addGroup(CONTROLLER_GROUP, metadata, { lazyCommit: false });
     const frontend = new ControllerFrontend(multiraft, metadata, addressOf, REQUEST_TIMEOUT_MS);
     const broker = new Broker(metadata, partitions, multiraft, this.options.brokerStore?.(store, id) ?? store, this.clock, addressOf, failpoints);
     multiraft.start();
