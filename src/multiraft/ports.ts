@@ -47,7 +47,10 @@ export interface RaftStore {
   compact(group: GroupId, snapshot: Snapshot): Promise<void>;
   /** Loads entries [lo, hi) into the group's cache so that the core can read them. */
   load(group: GroupId, lo: LogIndex, hi: LogIndex): Promise<void>;
-  /** Reads committed entries for consumers, bypassing the cache: [lo, hi), at most maxBytes (at least one). */
+  /**
+   * Reads committed entries for consumers: [lo, hi), at most maxBytes (at least one). Entries still
+   * in the tail cache come from memory; older ones from disk, without entering the cache.
+   */
   readEntries(group: GroupId, lo: LogIndex, hi: LogIndex, maxBytes: number): Promise<Entry[]>;
   /** Deletes every trace of a group. */
   dropGroup(group: GroupId): Promise<void>;
