@@ -7,7 +7,7 @@ import { RealClock } from "../server/real-clock.js";
 import { openMemoryRaftStore, type MemoryRaftStore } from "../storage/index.js";
 import { bootstrapSnapshot } from "../raft/storage.js";
 import type { Entry, RaftConfig, Snapshot } from "../raft/index.js";
-import { MultiRaft, type GroupStateMachine } from "./multiraft.js";
+import { MultiRaft, type GroupRaftOverrides, type GroupStateMachine } from "./multiraft.js";
 import { LoopbackHub } from "./testing/loopback-transport.js";
 import type { GroupWrite, RaftStore } from "./ports.js";
 
@@ -65,6 +65,7 @@ async function startCluster(
   ids: readonly NodeId[],
   groups: readonly GroupId[],
   raft: Partial<RaftConfig> = {},
+  groupRaft: (group: GroupId) => GroupRaftOverrides = () => ({}),
 ): Promise<{ nodes: TestNode[]; hub: LoopbackHub; close(): Promise<void> }> {
   const hub = new LoopbackHub();
   const clock = new RealClock();
@@ -90,7 +91,7 @@ async function startCluster(
     for (const g of groups) {
       const sm = new Recorder();
       sms.set(g, sm);
-      mr.addGroup(g, sm);
+      mr.addGroup(g, sm, groupRaft(g));
     }
     mr.start();
     nodes.push({ id, mr, sms, store });
@@ -307,6 +308,20 @@ test("quiescence: a node that is cut off only briefly (less than the liveness ti
     await sleep(3 * ELECTION_TICKS * TICK_MS);
     assert.ok(allQuiesced(c.nodes, GROUPS));
     for (const g of GROUPS) assert.equal(leaderOf(c.nodes, g)?.id, 1);
+  } finally {
+    await c.close();
+  }
+});
+
+test("per-group core settings: on a lazyCommit host, a group added with lazyCommit false tells its followers each commit at once", async () => {
+  // Heartbeats every 49 ticks (490 ms): a lazy group's followers would wait up to that long.
+  const c = await startCluster([1, 2, 3], [100, 200], { electionTicks: 50, heartbeatTicks: 49, lazyCommit: true }, (g) => (g === 200 ? { lazyCommit: false } : {}));
+  try {
+    for (const g of [100, 200]) c.nodes[0]!.mr.campaign(g);
+    for (const g of [100, 200]) await waitFor(`a leader of ${g}`, () => leaderOf(c.nodes, g));
+    const leader = leaderOf(c.nodes, 200)!;
+    const index = await leader.mr.propose(200, enc("eager"), 2000);
+    for (const n of c.nodes) await waitFor(`node ${n.id} learns commit ${index} of group 200 without a heartbeat`, () => (n.mr.status(200)!.commit >= index) || undefined, 200);
   } finally {
     await c.close();
   }
